@@ -1,0 +1,1 @@
+//! fewshot (in progress).

@@ -1,0 +1,1 @@
+//! pyrandom (in progress).

@@ -1,0 +1,3 @@
+//! Evaluation: classification metrics of the reference toolkits.
+
+pub mod metrics;

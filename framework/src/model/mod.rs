@@ -1,0 +1,3 @@
+//! The CLIP model: tokenizer, towers, weights.
+
+pub mod tokenizer;
