@@ -6,7 +6,10 @@
 
 pub mod data;
 pub mod eval;
+pub mod io;
 pub mod model;
+pub mod ops;
+pub mod rng;
 
 /// The framework's crate version, recorded in run directories and plugin headers.
 pub fn version() -> &'static str {

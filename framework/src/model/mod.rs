@@ -1,3 +1,18 @@
-//! The CLIP model: tokenizer, towers, weights.
+//! The CLIP model: architecture configs, the two towers with prompt hooks, the tokenizer and
+//! checkpoint loading.
 
+pub mod clip;
+pub mod config;
+pub mod hub;
+pub mod layers;
+pub mod text;
 pub mod tokenizer;
+pub mod vision;
+pub mod weights;
+
+pub use clip::{l2_normalize, Clip};
+pub use config::{Activation, ClipConfig, TextConfig, VisionConfig};
+pub use layers::DeepPrompts;
+pub use text::TextEncoder;
+pub use vision::{ImageEncoder, VisualPromptPlacement, VisualPrompts};
+pub use weights::{load_clip, LoadOptions};

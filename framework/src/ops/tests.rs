@@ -1,0 +1,171 @@
+//! The fast kernels against the composite reference: values and input gradients.
+
+use super::*;
+use crate::rng;
+use candle_core::{Device, Result, Tensor, Var};
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+fn max_abs(a: &Tensor) -> f32 {
+    a.abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+/// Runs `f` on a Var through `fast` and `composite`, comparing outputs and input gradients
+/// against a fixed random cotangent.
+fn check(
+    shape: &[usize],
+    seed: u64,
+    fast: impl Fn(&Tensor) -> Result<Tensor>,
+    composite: impl Fn(&Tensor) -> Result<Tensor>,
+) {
+    let mut r = rng::seeded(seed);
+    let x = Var::from_tensor(&rng::normal(shape, 0.0, 1.0, &mut r, &Device::Cpu).unwrap()).unwrap();
+    let yf = fast(x.as_tensor()).unwrap();
+    let yc = composite(x.as_tensor()).unwrap();
+    assert_eq!(yf.dims(), yc.dims());
+    let tol = 1e-5 * (1.0 + max_abs(&yc));
+    assert!(
+        max_abs_diff(&yf, &yc) < tol,
+        "forward differs by {}",
+        max_abs_diff(&yf, &yc)
+    );
+    let cot = rng::normal(yc.dims(), 0.0, 1.0, &mut r, &Device::Cpu).unwrap();
+    let gf = (yf * &cot).unwrap().sum_all().unwrap().backward().unwrap();
+    let gc = (yc * &cot).unwrap().sum_all().unwrap().backward().unwrap();
+    let (gf, gc) = (
+        gf.get(x.as_tensor()).unwrap(),
+        gc.get(x.as_tensor()).unwrap(),
+    );
+    assert!(max_abs(gc) > 0.0, "reference gradient is zero");
+    let tol = 1e-4 * (1.0 + max_abs(gc));
+    assert!(
+        max_abs_diff(gf, gc) < tol,
+        "gradient differs by {}",
+        max_abs_diff(gf, gc)
+    );
+}
+
+#[test]
+fn linear_matches_composite_and_skips_weight_gradient() {
+    let mut r = rng::seeded(1);
+    let w = rng::normal((24, 16), 0.0, 0.3, &mut r, &Device::Cpu).unwrap();
+    let b = rng::normal(24, 0.0, 0.3, &mut r, &Device::Cpu).unwrap();
+    check(
+        &[3, 5, 16],
+        2,
+        |x| linear(x, &w, Some(&b)),
+        |x| linear_composite(x, &w, Some(&b)),
+    );
+    check(
+        &[7, 16],
+        3,
+        |x| linear(x, &w, None),
+        |x| linear_composite(x, &w, None),
+    );
+    // The frozen path stores gradients only for tracked tensors (x and the sum's input); the
+    // composite path also materialises one for the weight (as its transposed view) and the bias.
+    let x =
+        Var::from_tensor(&rng::normal((4, 16), 0.0, 1.0, &mut r, &Device::Cpu).unwrap()).unwrap();
+    let y = linear(x.as_tensor(), &w, Some(&b)).unwrap();
+    let frozen = y.sum_all().unwrap().backward().unwrap();
+    assert!(frozen.get(&w).is_none() && frozen.get(&b).is_none());
+    let count = |g: &candle_core::backprop::GradStore| g.get_ids().count();
+    let y = linear_composite(x.as_tensor(), &w, Some(&b)).unwrap();
+    let composite = y.sum_all().unwrap().backward().unwrap();
+    assert!(
+        count(&frozen) < count(&composite),
+        "{} vs {}",
+        count(&frozen),
+        count(&composite)
+    );
+}
+
+#[test]
+fn linear_with_trainable_weight_gets_weight_gradient() {
+    let mut r = rng::seeded(4);
+    let w =
+        Var::from_tensor(&rng::normal((6, 5), 0.0, 0.3, &mut r, &Device::Cpu).unwrap()).unwrap();
+    let x = rng::normal((3, 5), 0.0, 1.0, &mut r, &Device::Cpu).unwrap();
+    let grads = linear(&x, w.as_tensor(), None)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let gw = grads.get(w.as_tensor()).expect("trainable weight gradient");
+    // d(sum(x Wᵀ))/dW[o, i] = sum over rows of x[:, i].
+    let expected = x.sum_keepdim(0).unwrap().broadcast_as((6, 5)).unwrap();
+    assert!(max_abs_diff(gw, &expected) < 1e-5);
+}
+
+#[test]
+fn layer_norm_matches_composite() {
+    let mut r = rng::seeded(5);
+    let g = rng::normal(32, 1.0, 0.2, &mut r, &Device::Cpu).unwrap();
+    let b = rng::normal(32, 0.0, 0.2, &mut r, &Device::Cpu).unwrap();
+    check(
+        &[2, 9, 32],
+        6,
+        |x| layer_norm(x, &g, &b, 1e-5),
+        |x| layer_norm_composite(x, &g, &b, 1e-5),
+    );
+}
+
+#[test]
+fn quick_gelu_matches_composite() {
+    check(&[4, 33, 7], 7, quick_gelu, quick_gelu_composite);
+}
+
+#[test]
+fn attention_matches_composite() {
+    for (mask, seed) in [(AttentionMask::None, 8), (AttentionMask::Causal, 9)] {
+        check(
+            &[3, 11, 3 * 24],
+            seed,
+            |x| attention(x, 4, mask),
+            |x| attention_composite(x, 4, mask),
+        );
+        check(
+            &[2, 1, 3 * 8],
+            seed + 10,
+            |x| attention(x, 1, mask),
+            |x| attention_composite(x, 1, mask),
+        );
+    }
+}
+
+#[test]
+fn causal_attention_ignores_later_positions() {
+    // Changing the last position must leave every earlier output unchanged.
+    let mut r = rng::seeded(10);
+    let qkv = rng::normal((1, 6, 3 * 8), 0.0, 1.0, &mut r, &Device::Cpu).unwrap();
+    let noise = rng::normal((1, 1, 3 * 8), 0.0, 1.0, &mut r, &Device::Cpu).unwrap();
+    let changed = Tensor::cat(&[qkv.narrow(1, 0, 5).unwrap(), noise], 1).unwrap();
+    let a = attention(&qkv, 2, AttentionMask::Causal)
+        .unwrap()
+        .narrow(1, 0, 5)
+        .unwrap();
+    let b = attention(&changed, 2, AttentionMask::Causal)
+        .unwrap()
+        .narrow(1, 0, 5)
+        .unwrap();
+    assert_eq!(max_abs_diff(&a, &b), 0.0);
+}
