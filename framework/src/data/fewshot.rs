@@ -1,1 +1,0 @@
-//! fewshot (in progress).

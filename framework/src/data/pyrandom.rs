@@ -1,1 +1,0 @@
-//! pyrandom (in progress).
