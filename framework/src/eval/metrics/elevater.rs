@@ -114,6 +114,10 @@ pub fn interpolated_precision(curve: &PrecisionRecallCurve, recall_levels: &[f64
 /// ELEVATER `11point_mAP` (VOC): for every class with at least one positive target, the mean of
 /// the 11 interpolated precisions of its precision-recall curve; then the mean over those
 /// classes (0.0 if there are none, like the reference). Targets must be 0/1.
+///
+/// scikit-learn before 1.1 cut the precision-recall curve at the first full-recall point; the
+/// points it dropped have recall 1 and lower precision, so the interpolated values are the same
+/// for every sklearn version (the fixture generator checks this).
 pub fn eleven_point_map(scores: &Scores, targets: &Targets) -> Result<f64> {
     targets.check_against(scores)?;
     ensure_binary(targets)?;
