@@ -80,6 +80,9 @@ pub struct CropBox {
 /// Cuts `crop_box` out of `image`, black where the box leaves the image (PIL `Image.crop`).
 pub fn crop(image: &RgbImage8, crop_box: CropBox) -> RgbImage8 {
     let mut out = RgbImage8::black(crop_box.width, crop_box.height);
+    if crop_box.width == 0 {
+        return out;
+    }
     // Columns of the box that overlap the image, in source and in output coordinates.
     let source_start = crop_box.left.clamp(0, image.width() as i64);
     let source_end = (crop_box.left + crop_box.width as i64).clamp(0, image.width() as i64);
@@ -135,6 +138,9 @@ pub fn center_crop(image: &RgbImage8, size: ImageSize) -> RgbImage8 {
 /// Mirrors the image left to right, in place (torchvision `hflip`).
 pub fn hflip_in_place(image: &mut RgbImage8) {
     let width = image.width();
+    if width == 0 {
+        return;
+    }
     for row in image.as_raw_mut().chunks_exact_mut(width * 3) {
         for x in 0..width / 2 {
             let mirror = width - 1 - x;
@@ -222,6 +228,13 @@ mod tests {
             width: 2,
         };
         assert_eq!(crop(&image, far_away).as_raw(), [0u8; 12]);
+        let empty = CropBox {
+            top: 0,
+            left: 0,
+            height: 2,
+            width: 0,
+        };
+        assert_eq!(crop(&image, empty), RgbImage8::black(0, 2));
     }
 
     #[test]
@@ -232,6 +245,9 @@ mod tests {
         assert_eq!(&flipped.row(0)[..3], &image.row(0)[12..15]);
         hflip_in_place(&mut flipped);
         assert_eq!(flipped, image);
+        let mut empty = RgbImage8::black(0, 3);
+        hflip_in_place(&mut empty);
+        assert_eq!(empty, RgbImage8::black(0, 3));
     }
 
     #[test]
