@@ -1,1 +1,0 @@
-//! transforms (in progress).
