@@ -4,12 +4,20 @@
 //! model on candle (`model`), the data pipeline (`data`) and the evaluation metrics (`eval`).
 //! Plugins (methods, datasets, samplers, evaluators) depend only on this crate's public API.
 
+pub mod config;
 pub mod data;
+pub mod engine;
 pub mod eval;
 pub mod io;
+pub mod method;
 pub mod model;
 pub mod ops;
+pub mod plugin;
 pub mod rng;
+
+// Re-exported for the `register_plugin!` macro.
+#[doc(hidden)]
+pub use inventory;
 
 /// The framework's crate version, recorded in run directories and plugin headers.
 pub fn version() -> &'static str {

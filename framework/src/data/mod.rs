@@ -1,6 +1,14 @@
-//! The data pipeline: images, transforms, Python-compatible randomness, few-shot protocols.
+//! The data pipeline: dataset, few-shot and sampler plugin interfaces, images and transforms,
+//! Python-compatible randomness and the reference few-shot algorithms.
 
+mod dataset;
 pub mod fewshot;
 pub mod image;
+mod protocol;
 pub mod pyrandom;
+mod sampler;
 pub mod transforms;
+
+pub use dataset::{Dataset, DatasetContext, DatasetInfo, ImageSource, Sample, Split};
+pub use protocol::{FewShotProtocol, FewShotSplit};
+pub use sampler::{BatchSampler, SampleMeta};

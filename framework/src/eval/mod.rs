@@ -1,3 +1,7 @@
-//! Evaluation: classification metrics of the reference toolkits.
+//! Evaluation: the classification metrics of the reference toolkits and the evaluator plugin
+//! interface.
 
+mod evaluator;
 pub mod metrics;
+
+pub use evaluator::{EvalInput, EvalReport, Evaluator};

@@ -1,0 +1,17 @@
+//! Layered experiment configuration with provenance.
+//!
+//! Layers, later wins: built-in defaults < experiment file(s) (a file may `extends` others,
+//! relative to itself) < environment variables `MVLPT_<KEY>` (nested keys joined by `__`, e.g.
+//! `MVLPT_TRAIN__LR=0.01`) < `--set key=value` on the command line (values parsed as TOML,
+//! falling back to a string). Unknown keys are errors, and every error names the key, the value
+//! and the layer it came from.
+
+mod error;
+mod layers;
+mod schema;
+mod section;
+
+pub use error::ConfigError;
+pub use layers::{ConfigLayers, LoadedConfig, Provenance};
+pub use schema::*;
+pub use section::Section;
