@@ -1,7 +1,21 @@
-//! The `mvlpt` command-line interface.
+//! The `mvlpt` command-line interface: one module per command under `cli/`.
+
+// Link the framework through its shared library (one copy of candle for the host and any
+// dynamically loaded plugin).
 #[allow(unused_imports)]
 use mvlpt_dylib as _;
 
-fn main() {
-    println!("mvlpt {}", mvlpt_framework::version());
+mod cli;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
