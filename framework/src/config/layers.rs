@@ -231,7 +231,7 @@ impl LoadedConfig {
     }
 
     /// A plugin's options section (`method.coop`), read with provenance-aware errors.
-    pub fn section(&self, path: &str) -> super::Section<'_> {
+    pub fn section(&self, path: impl Into<String>) -> super::Section<'_> {
         super::Section::new(&self.figment, path)
     }
 

@@ -137,6 +137,11 @@ pub struct DataConfig {
     /// Batches decoded ahead of the training step.
     #[serde(default = "default_prefetch")]
     pub prefetch: usize,
+    /// Multitask logits outside a sample's task: `none` (one softmax over the joint space, the
+    /// reference default), `zero` (the reference's per-task mask: multiplied by 0) or
+    /// `neg_infinity` (the fix: excluded from the softmax).
+    #[serde(default = "default_masking")]
+    pub task_masking: String,
     /// Options of dataset, protocol and sampler plugins, in tables named after them.
     #[serde(flatten)]
     pub plugins: PluginTables,
@@ -169,6 +174,9 @@ fn default_bad_image() -> String {
 fn default_prefetch() -> usize {
     2
 }
+fn default_masking() -> String {
+    "none".into()
+}
 
 impl Default for DataConfig {
     fn default() -> Self {
@@ -186,6 +194,7 @@ impl Default for DataConfig {
             on_bad_image: default_bad_image(),
             workers: 0,
             prefetch: default_prefetch(),
+            task_masking: default_masking(),
             plugins: PluginTables::new(),
         }
     }
@@ -277,9 +286,14 @@ pub struct TrainConfig {
     /// Write a resumable checkpoint every N epochs (the last epoch is always written).
     #[serde(default = "default_one")]
     pub checkpoint_every: usize,
-    /// Precision of the prompt computation: `f32` or a half type with f32 master prompts.
-    #[serde(default = "default_dtype")]
-    pub precision: String,
+    /// Classes per text-tower chunk: learned context over more classes than this is encoded
+    /// chunk by chunk with an exact gradient and memory bounded by one chunk.
+    #[serde(default = "default_text_chunk")]
+    pub text_chunk: usize,
+}
+
+fn default_text_chunk() -> usize {
+    256
 }
 
 fn default_epochs() -> usize {
@@ -346,7 +360,7 @@ impl Default for TrainConfig {
             eval_every: 1,
             select: default_select(),
             checkpoint_every: 1,
-            precision: default_dtype(),
+            text_chunk: default_text_chunk(),
         }
     }
 }

@@ -4,6 +4,7 @@
 mod dataset;
 pub mod fewshot;
 pub mod image;
+pub mod loader;
 mod protocol;
 pub mod pyrandom;
 mod sampler;

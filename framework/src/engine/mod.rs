@@ -1,12 +1,16 @@
 //! The training engine: forward/backward through the frozen towers with the method's prompts,
 //! losses, optimisers, learning-rate schedules.
 
+pub mod checkpoint;
+pub mod data;
 pub mod forward;
 pub mod loss;
 pub mod optim;
 pub mod schedule;
+pub mod trainer;
 
 pub use forward::{ForwardOptions, ImageInput, StepResult, TextFeatureCache};
 pub use loss::{cross_entropy, mask_logits, BatchTargets, TaskMasking};
 pub use optim::{AdamWConfig, Optimizer, OptimizerKind, SgdConfig};
 pub use schedule::{Decay, LrSchedule, Warmup};
+pub use trainer::{train, RunSink, TrainOutcome};

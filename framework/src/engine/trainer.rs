@@ -1,0 +1,462 @@
+//! The training loop (§4): few-shot data → prompt method → SGD/AdamW with a per-epoch
+//! schedule → validation-based model selection → test with the selected prompts. Resumable
+//! from the checkpoint of the last completed epoch, and deterministic on the CPU: the same
+//! config and seed give bit-identical metrics, interrupted or not.
+
+use super::checkpoint::{self, CheckpointRecord};
+use super::data::{build_run_data, RunData};
+use super::forward::{eval_logits, eval_text_features, train_step, ForwardOptions, ImageInput, TextFeatureCache};
+use super::loss::{BatchTargets, TaskMasking};
+use super::optim::{AdamWConfig, Optimizer, OptimizerKind, SgdConfig};
+use super::schedule::LrSchedule;
+use crate::config::LoadedConfig;
+use crate::data::loader::{BadImagePolicy, BatchStream, LoaderOptions, SampleSet};
+use crate::data::transforms::Pipeline;
+use crate::data::{SampleMeta, Split};
+use crate::eval::metrics::{EvalKey, Scores, Target, TargetKind, Targets};
+use crate::eval::{EvalInput, EvalReport, Evaluator};
+use crate::method::{ModelEnv, PromptLearner, StepContext};
+use crate::model::tokenizer::ClipTokenizer;
+use crate::model::{load_model, parse_device, parse_dtype, Clip, LoadOptions};
+use crate::plugin::{Factory, PluginKind, Registry};
+use crate::rng::{self, Rng};
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Where a run writes: its directory, its checkpoints and its metrics log.
+pub trait RunSink {
+    /// The run directory.
+    fn dir(&self) -> &Path;
+    /// Appends one record to `metrics.jsonl`.
+    fn log_metrics(&mut self, record: &serde_json::Value) -> Result<()>;
+    /// Directory of resumable checkpoints.
+    fn checkpoint_dir(&self) -> PathBuf {
+        self.dir().join("checkpoints")
+    }
+}
+
+/// What a finished training run reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainOutcome {
+    /// Test metrics with the selected prompts.
+    pub test: EvalReport,
+    /// Best validation metrics (None without validation).
+    pub val: Option<f64>,
+    /// Epoch (0-based) of the selected prompts.
+    pub selected_epoch: Option<usize>,
+    /// Epochs trained.
+    pub epochs: usize,
+    /// Trainable parameters of the method.
+    pub trainable_parameters: usize,
+    /// Number of training / validation / test samples.
+    pub samples: [usize; 3],
+    /// Remarks (protocol fallbacks, skipped images).
+    pub notes: Vec<String>,
+}
+
+/// Seed streams of a run, kept apart so that changing one use of randomness does not shift
+/// the others.
+fn stream_seed(seed: u64, stream: u64) -> u64 {
+    crate::data::loader::sample_seed(seed, stream as usize, usize::MAX)
+}
+
+/// Builds the configured evaluator.
+fn evaluator(loaded: &LoadedConfig, registry: &Registry) -> Result<Box<dyn Evaluator>> {
+    let name = &loaded.config.eval.evaluator;
+    let Factory::Evaluator(factory) = registry.factory(PluginKind::Evaluator, name)? else {
+        bail!("plugin `{name}` is not an evaluator");
+    };
+    factory(&loaded.section(format!("eval.{name}")))
+}
+
+/// Builds the configured method.
+pub fn build_method(loaded: &LoadedConfig, registry: &Registry) -> Result<Box<dyn PromptLearner>> {
+    let name = &loaded.config.method.name;
+    let Factory::Method(factory) = registry.factory(PluginKind::Method, name)? else {
+        bail!("plugin `{name}` is not a method");
+    };
+    factory(&loaded.section(format!("method.{name}"))).with_context(|| format!("building method `{name}`"))
+}
+
+/// Loads the configured frozen model.
+pub fn build_model(loaded: &LoadedConfig) -> Result<Clip> {
+    let m = &loaded.config.model;
+    let options = LoadOptions {
+        device: parse_device(&m.device)?,
+        dtype: parse_dtype(&m.dtype)?,
+        cache_dir: m.cache_dir.as_ref().map(|d| loaded.resolve_path(d)),
+    };
+    load_model(&m.source, &options, loaded.config.seed)
+}
+
+fn optimizer(loaded: &LoadedConfig, params: Vec<(String, candle_core::Var)>) -> Result<Optimizer> {
+    let t = &loaded.config.train;
+    let kind = match t.optimizer.as_str() {
+        "sgd" => OptimizerKind::Sgd(SgdConfig {
+            momentum: t.momentum,
+            dampening: t.dampening,
+            weight_decay: t.weight_decay,
+            nesterov: t.nesterov,
+        }),
+        "adamw" => OptimizerKind::AdamW(AdamWConfig { betas: t.betas, eps: t.adam_eps, weight_decay: t.weight_decay }),
+        other => bail!("train.optimizer = {other:?}: expected \"sgd\" or \"adamw\""),
+    };
+    Optimizer::new(kind, params)
+}
+
+/// Image features of a whole split (no graph), for unprompted image towers.
+fn split_features(
+    clip: &Clip,
+    set: &Arc<SampleSet>,
+    pipelines: &Arc<Vec<Pipeline>>,
+    batch_size: usize,
+    loader: &LoaderOptions,
+) -> Result<Tensor> {
+    let batches: Vec<Vec<usize>> = (0..set.len()).collect::<Vec<_>>().chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect();
+    let options = LoaderOptions { pipelines: pipelines.clone(), epoch: 0, ..loader.clone() };
+    let mut parts = Vec::new();
+    for batch in BatchStream::start(set.clone(), batches, options) {
+        let batch = batch?;
+        if !batch.skipped.is_empty() {
+            bail!("cannot cache features with skipped images; set data.on_bad_image = \"error\" to see them");
+        }
+        let pixels = batch.images.to_device(clip.text.token_embedding.device())?;
+        parts.push(clip.encode_image(&pixels)?.detach());
+    }
+    Ok(Tensor::cat(&parts, 0)?)
+}
+
+/// Targets of the samples `indices` of `set`.
+fn batch_targets(set: &SampleSet, indices: &[usize], classes: usize, multilabel: bool, device: &Device) -> Result<BatchTargets> {
+    if multilabel {
+        let mut rows = vec![0f32; indices.len() * classes];
+        for (r, &i) in indices.iter().enumerate() {
+            for &l in &set.items[i].1.labels {
+                rows[r * classes + l] = 1.0;
+            }
+        }
+        Ok(BatchTargets::Rows(Tensor::from_vec(rows, (indices.len(), classes), device)?))
+    } else {
+        let labels = indices
+            .iter()
+            .map(|&i| set.items[i].1.label().with_context(|| format!("sample {} has no label", set.items[i].1.image)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(BatchTargets::Labels(labels))
+    }
+}
+
+/// The state of a run being trained.
+struct Run<'a> {
+    loaded: &'a LoadedConfig,
+    clip: Clip,
+    tokenizer: ClipTokenizer,
+    device: Device,
+    data: RunData,
+    method: Box<dyn PromptLearner>,
+    evaluator: Box<dyn Evaluator>,
+    key: EvalKey,
+    forward: ForwardOptions,
+    loader: LoaderOptions,
+    text_cache: TextFeatureCache,
+    feature_cache: HashMap<Split, Tensor>,
+}
+
+impl Run<'_> {
+    fn set(&self, split: Split) -> &Arc<SampleSet> {
+        match split {
+            Split::Train => &self.data.train,
+            Split::Val => &self.data.val,
+            Split::Test => &self.data.test,
+        }
+    }
+
+    /// Cached image features of `split` (computed on first use) when the method leaves the
+    /// image tower unprompted and the split's transform is deterministic.
+    fn cached_features(&mut self, split: Split) -> Result<Option<Tensor>> {
+        let pipelines = if split == Split::Train { &self.data.train_pipelines } else { &self.data.test_pipelines };
+        if self.method.footprint().vision || !pipelines.iter().all(Pipeline::is_deterministic) {
+            return Ok(None);
+        }
+        if let Some(f) = self.feature_cache.get(&split) {
+            return Ok(Some(f.clone()));
+        }
+        let started = Instant::now();
+        let pipelines = pipelines.clone();
+        let features = split_features(&self.clip, self.set(split), &pipelines, self.loaded.config.data.eval_batch_size, &self.loader)?;
+        tracing::info!("cached {} image features of the {} split in {:.1}s", features.dim(0)?, split.as_str(), started.elapsed().as_secs_f64());
+        self.feature_cache.insert(split, features.clone());
+        Ok(Some(features))
+    }
+
+    /// Evaluates the current prompts on `split`.
+    fn evaluate(&mut self, split: Split, rng: &mut Rng) -> Result<EvalReport> {
+        let set = self.set(split).clone();
+        if set.is_empty() {
+            bail!("the {} split is empty", split.as_str());
+        }
+        let cached = self.cached_features(split)?;
+        let env = ModelEnv { clip: &self.clip, tokenizer: &self.tokenizer, device: &self.device };
+        let prompts = self.method.prompts(&env, &mut StepContext { train: false, rng })?;
+        let text = eval_text_features(&env, &prompts, &mut self.text_cache, self.forward.text_chunk)?;
+        let text = match text {
+            Some(t) => t,
+            None => Tensor::zeros(1, DType::F32, &self.device)?,
+        };
+        let classes = self.data.space.classnames.len();
+        let kind = self.evaluator.target_kind(self.data.space.multilabel);
+        let mut scores = Scores::new(classes);
+        let mut targets = Targets::empty(kind, classes);
+        let mut task_ids = Vec::with_capacity(set.len());
+        let batch = self.loaded.config.data.eval_batch_size.max(1);
+        let order: Vec<usize> = (0..set.len()).collect();
+        let mut consume = |indices: &[usize], logits: Tensor| -> Result<()> {
+            let logits: Vec<f32> = logits.to_dtype(DType::F32)?.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?;
+            scores.push_rows(&logits)?;
+            for &i in indices {
+                let (task, sample) = &set.items[i];
+                task_ids.push(*task);
+                match kind {
+                    TargetKind::Labels => targets.push(Target::Label(sample.label().context("sample without label")?))?,
+                    TargetKind::Rows => {
+                        let mut row = vec![0f32; classes];
+                        sample.labels.iter().for_each(|&l| row[l] = 1.0);
+                        targets.push(Target::Row(&row))?;
+                    }
+                }
+            }
+            Ok(())
+        };
+        match cached {
+            Some(features) => {
+                for indices in order.chunks(batch) {
+                    let idx = Tensor::from_vec(indices.iter().map(|&i| i as u32).collect::<Vec<_>>(), indices.len(), features.device())?;
+                    let logits = eval_logits(&env, &prompts, ImageInput::Features(features.index_select(&idx, 0)?), &text)?;
+                    consume(indices, logits)?;
+                }
+            }
+            None => {
+                let batches: Vec<Vec<usize>> = order.chunks(batch).map(<[usize]>::to_vec).collect();
+                let options = LoaderOptions { pipelines: self.data.test_pipelines.clone(), epoch: 0, ..self.loader.clone() };
+                for loaded in BatchStream::start(set.clone(), batches, options) {
+                    let loaded = loaded?;
+                    let pixels = loaded.images.to_device(&self.device)?;
+                    let logits = eval_logits(&env, &prompts, ImageInput::Pixels(&pixels), &text)?;
+                    consume(&loaded.indices, logits)?;
+                }
+            }
+        }
+        self.evaluator.evaluate(&EvalInput { tasks: &self.data.space.tasks, task_ids: &task_ids, scores: &scores, targets: &targets, key: &self.key })
+    }
+}
+
+/// Trains and tests the configured method, writing metrics and checkpoints through `sink`.
+pub fn train(loaded: &LoadedConfig, registry: &Registry, sink: &mut dyn RunSink) -> Result<TrainOutcome> {
+    let config = &loaded.config;
+    let started = Instant::now();
+    let clip = build_model(loaded)?;
+    let device = clip.text.token_embedding.device().clone();
+    let data = build_run_data(loaded, registry, clip.config.vision.image_size)?;
+    for note in &data.notes {
+        tracing::info!("{note}");
+    }
+    tracing::info!(
+        "{} classes in {} task(s); {} train / {} val / {} test samples",
+        data.space.classnames.len(),
+        data.space.tasks.len(),
+        data.train.len(),
+        data.val.len(),
+        data.test.len()
+    );
+    let mut method = build_method(loaded, registry)?;
+    let tokenizer = ClipTokenizer::new();
+    let mut init_rng = rng::seeded(stream_seed(config.seed, 1));
+    method.bind(&ModelEnv { clip: &clip, tokenizer: &tokenizer, device: &device }, &data.space.classnames, &mut init_rng)?;
+    if let Some(source) = &config.method.init_from {
+        let path = loaded.resolve_path(Path::new(source));
+        let tensors = checkpoint::load_prompts(&path, &device)?;
+        let report = method.load_parameters(&tensors)?;
+        tracing::info!("initialised prompts from {}: loaded {:?}, kept {:?}", path.display(), report.loaded, report.missing);
+        if report.loaded.is_empty() {
+            bail!("method.init_from = {}: no tensor matches the method's parameters {:?}", path.display(), report.missing);
+        }
+    }
+    let params = method.parameters();
+    let trainable: usize = params.iter().map(|(_, v)| v.elem_count()).sum();
+    tracing::info!("method `{}`: {} trainable parameters in {} tensors", config.method.name, trainable, params.len());
+    let masking = match config.data.task_masking.as_str() {
+        "none" => TaskMasking::None,
+        "zero" => TaskMasking::Zero,
+        "neg_infinity" => TaskMasking::NegInfinity,
+        other => bail!("data.task_masking = {other:?}: expected \"none\", \"zero\" or \"neg_infinity\""),
+    };
+    let loader = LoaderOptions {
+        pipelines: data.train_pipelines.clone(),
+        prefetch: config.data.prefetch,
+        on_bad_image: BadImagePolicy::parse(&config.data.on_bad_image)?,
+        seed: config.seed,
+        epoch: 0,
+    };
+    let mut run = Run {
+        loaded,
+        clip,
+        tokenizer,
+        device: device.clone(),
+        data,
+        evaluator: evaluator(loaded, registry)?,
+        key: match config.eval.key.as_str() {
+            "average" => EvalKey::Average,
+            task => EvalKey::Task(task.to_string()),
+        },
+        method,
+        forward: ForwardOptions { text_chunk: config.train.text_chunk.max(1), masking },
+        loader,
+        text_cache: TextFeatureCache::default(),
+        feature_cache: HashMap::new(),
+    };
+    let Factory::Sampler(sampler_factory) = registry.factory(PluginKind::Sampler, &config.data.sampler)? else {
+        bail!("plugin `{}` is not a batch sampler", config.data.sampler);
+    };
+    let sampler = sampler_factory(&loaded.section(format!("data.{}", config.data.sampler)))?;
+    let schedule = LrSchedule::from_config(&config.train)?;
+    let mut optim = optimizer(loaded, params.clone())?;
+    let mut step_rng = rng::seeded(stream_seed(config.seed, 2));
+    let mut best: Option<(f64, usize)> = None;
+    let mut best_prompts: Vec<(String, Tensor)> = Vec::new();
+    let mut start_epoch = 0;
+    let ckpt_dir = sink.checkpoint_dir();
+    std::fs::create_dir_all(&ckpt_dir).with_context(|| format!("creating {}", ckpt_dir.display()))?;
+    if let Some(ckpt) = checkpoint::load(&ckpt_dir, &device)? {
+        let report = crate::method::load_named(&params, &ckpt.params)?;
+        if !report.missing.is_empty() {
+            bail!("checkpoint in {} lacks prompt tensors {:?}", ckpt_dir.display(), report.missing);
+        }
+        optim.load_state(&ckpt.optimizer, ckpt.record.optimizer_steps)?;
+        best = ckpt.record.best;
+        best_prompts = params.iter().filter_map(|(n, _)| ckpt.best.get(n).map(|t| (n.clone(), t.clone()))).collect();
+        step_rng = ckpt.record.rng.clone();
+        start_epoch = ckpt.record.epochs_done;
+        tracing::info!("resuming after epoch {start_epoch} from {}", ckpt_dir.display());
+    }
+    let metas: Vec<SampleMeta> = run.data.train.items.iter().map(|(t, s)| SampleMeta { task: *t, label: s.label() }).collect();
+    let task_ranges: Vec<(usize, usize)> = run.data.space.tasks.iter().map(|t| (t.start, t.end)).collect();
+    let select_best = config.train.select == "best_val" && !run.data.val.is_empty() && config.train.eval_every > 0;
+    if config.train.select == "best_val" && !select_best && config.train.epochs > 0 {
+        tracing::warn!("no validation (empty val split or eval_every = 0): testing the last prompts");
+    }
+    let classes = run.data.space.classnames.len();
+    for epoch in start_epoch..config.train.epochs {
+        let epoch_start = Instant::now();
+        let lr = schedule.lr(epoch);
+        let batches = sampler.batches(&metas, config.data.batch_size, config.seed, epoch)?;
+        let train_cached = run.cached_features(Split::Train)?;
+        let (mut loss_sum, mut correct, mut seen, mut steps) = (0f64, 0usize, 0usize, 0usize);
+        let mut waited = 0.0;
+        let mut process = |run: &mut Run<'_>, indices: &[usize], images: ImageInput<'_>, step_rng: &mut Rng| -> Result<()> {
+            let targets = batch_targets(&run.data.train, indices, classes, run.data.space.multilabel, &run.device)?;
+            let ranges: Vec<(usize, usize)> = indices.iter().map(|&i| task_ranges[run.data.train.items[i].0]).collect();
+            let env = ModelEnv { clip: &run.clip, tokenizer: &run.tokenizer, device: &run.device };
+            let prompts = run.method.prompts(&env, &mut StepContext { train: true, rng: step_rng })?;
+            let result = train_step(&env, run.method.as_ref(), &prompts, images, &targets, &ranges, &mut run.text_cache, run.forward)?;
+            if !result.loss.is_finite() {
+                bail!("loss is {} at epoch {} step {} (the last good checkpoint is kept in {})", result.loss, epoch + 1, steps + 1, ckpt_dir.display());
+            }
+            optim.step(&result.grads, lr)?;
+            loss_sum += result.loss * indices.len() as f64;
+            let predictions: Vec<u32> = result.logits.argmax(1)?.to_device(&Device::Cpu)?.to_vec1()?;
+            for (p, &i) in predictions.iter().zip(indices) {
+                if run.data.train.items[i].1.labels.contains(&(*p as usize)) {
+                    correct += 1;
+                }
+            }
+            seen += indices.len();
+            steps += 1;
+            Ok(())
+        };
+        match &train_cached {
+            Some(features) => {
+                for indices in &batches {
+                    let idx = Tensor::from_vec(indices.iter().map(|&i| i as u32).collect::<Vec<_>>(), indices.len(), features.device())?;
+                    process(&mut run, indices, ImageInput::Features(features.index_select(&idx, 0)?), &mut step_rng)?;
+                }
+            }
+            None => {
+                let options = LoaderOptions { epoch, ..run.loader.clone() };
+                let mut stream = BatchStream::start(run.data.train.clone(), batches, options);
+                for loaded_batch in stream.by_ref() {
+                    let loaded_batch = loaded_batch?;
+                    let pixels = loaded_batch.images.to_device(&run.device)?;
+                    process(&mut run, &loaded_batch.indices, ImageInput::Pixels(&pixels), &mut step_rng)?;
+                }
+                waited = stream.waited().as_secs_f64();
+            }
+        }
+        let mut record = serde_json::json!({
+            "epoch": epoch + 1,
+            "lr": lr,
+            "loss": loss_sum / seen.max(1) as f64,
+            "train_accuracy": correct as f64 / seen.max(1) as f64,
+            "steps": steps,
+            "data_wait_seconds": waited,
+        });
+        let evaluate_now = select_best && ((epoch + 1) % config.train.eval_every == 0 || epoch + 1 == config.train.epochs);
+        if evaluate_now {
+            let report = run.evaluate(Split::Val, &mut rng::seeded(0))?;
+            record["val"] = serde_json::json!(report.overall);
+            if report.tasks.len() > 1 {
+                record["val_tasks"] = serde_json::to_value(&report.tasks)?;
+            }
+            if best.is_none_or(|(b, _)| report.overall > b) {
+                best = Some((report.overall, epoch));
+                best_prompts = params.iter().map(|(n, v)| Ok((n.clone(), v.as_tensor().copy()?))).collect::<Result<_>>()?;
+                record["best"] = serde_json::json!(true);
+            }
+        }
+        record["epoch_seconds"] = serde_json::json!(epoch_start.elapsed().as_secs_f64());
+        tracing::info!("epoch {}/{}: {}", epoch + 1, config.train.epochs, record);
+        let last = epoch + 1 == config.train.epochs;
+        if last || (epoch + 1) % config.train.checkpoint_every.max(1) == 0 {
+            let (optim_state, optim_steps) = optim.state_tensors();
+            let record = CheckpointRecord {
+                epochs_done: epoch + 1,
+                optimizer_steps: optim_steps,
+                best,
+                rng: step_rng.clone(),
+                tensors: format!("epoch-{}.safetensors", epoch + 1),
+            };
+            let current: Vec<(String, Tensor)> = params.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+            checkpoint::save(&ckpt_dir, &record, &current, &optim_state, &best_prompts)?;
+        }
+        sink.log_metrics(&record)?;
+    }
+    // Select the prompts to test.
+    if select_best && !best_prompts.is_empty() {
+        let best_map: HashMap<String, Tensor> = best_prompts.iter().cloned().collect();
+        crate::method::load_named(&params, &best_map)?;
+    }
+    let final_prompts: Vec<(String, Tensor)> = params.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+    let metadata = HashMap::from([
+        ("method".to_string(), config.method.name.clone()),
+        ("classes".to_string(), run.data.space.classnames.len().to_string()),
+    ]);
+    checkpoint::save_prompts(&checkpoint::prompts_path(sink.dir()), &final_prompts, metadata)?;
+    let test = run.evaluate(Split::Test, &mut rng::seeded(0))?;
+    let mut record = serde_json::json!({ "test": test.overall, "wall_seconds": started.elapsed().as_secs_f64() });
+    if test.tasks.len() > 1 {
+        record["test_tasks"] = serde_json::to_value(&test.tasks)?;
+    }
+    sink.log_metrics(&record)?;
+    Ok(TrainOutcome {
+        test,
+        val: best.map(|(v, _)| v),
+        selected_epoch: if select_best { best.map(|(_, e)| e) } else { None },
+        epochs: config.train.epochs,
+        trainable_parameters: trainable,
+        samples: [run.data.train.len(), run.data.val.len(), run.data.test.len()],
+        notes: run.data.notes.clone(),
+    })
+}
