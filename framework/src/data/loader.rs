@@ -56,20 +56,32 @@ impl SampleSet {
 
     /// Decodes and transforms sample `index` with its task's pipeline and the generator of
     /// (seed, epoch, index).
-    pub fn transformed(&self, index: usize, pipelines: &[Pipeline], seed: u64, epoch: usize) -> Result<ImageTensor> {
+    pub fn transformed(
+        &self,
+        index: usize,
+        pipelines: &[Pipeline],
+        seed: u64,
+        epoch: usize,
+    ) -> Result<ImageTensor> {
         let (task, sample) = &self.items[index];
-        let pipeline = pipelines.get(*task).with_context(|| format!("no transform for task {task}"))?;
+        let pipeline = pipelines
+            .get(*task)
+            .with_context(|| format!("no transform for task {task}"))?;
         let image = self.datasets[*task]
             .load_image(sample)
             .with_context(|| format!("loading image {}", sample.image))?;
         let mut rng = crate::rng::seeded(sample_seed(seed, epoch, index));
-        pipeline.apply(&image, &mut rng).with_context(|| format!("transforming image {}", sample.image))
+        pipeline
+            .apply(&image, &mut rng)
+            .with_context(|| format!("transforming image {}", sample.image))
     }
 }
 
 /// Seed of one sample's augmentation in one epoch (SplitMix64 mixing of the three numbers).
 pub fn sample_seed(seed: u64, epoch: usize, index: usize) -> u64 {
-    let mut z = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (index as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    let mut z = seed
+        ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (index as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -119,7 +131,10 @@ impl BatchStream {
                 }
             }
         });
-        Self { receiver, waited: Duration::ZERO }
+        Self {
+            receiver,
+            waited: Duration::ZERO,
+        }
     }
 
     /// Total time the consumer spent waiting for data (0 when decoding keeps ahead).
@@ -140,10 +155,19 @@ impl Iterator for BatchStream {
 }
 
 /// Decodes one batch in parallel.
-pub fn load_batch(set: &SampleSet, batch: &[usize], options: &LoaderOptions) -> Result<LoadedBatch> {
+pub fn load_batch(
+    set: &SampleSet,
+    batch: &[usize],
+    options: &LoaderOptions,
+) -> Result<LoadedBatch> {
     let results: Vec<(usize, Result<ImageTensor>)> = batch
         .par_iter()
-        .map(|&i| (i, set.transformed(i, &options.pipelines, options.seed, options.epoch)))
+        .map(|&i| {
+            (
+                i,
+                set.transformed(i, &options.pipelines, options.seed, options.epoch),
+            )
+        })
         .collect();
     let mut indices = Vec::with_capacity(batch.len());
     let mut tensors = Vec::with_capacity(batch.len());
@@ -158,11 +182,20 @@ pub fn load_batch(set: &SampleSet, batch: &[usize], options: &LoaderOptions) -> 
                 tracing::warn!("skipping unreadable image: {e:#}");
                 skipped.push((i, format!("{e:#}")));
             }
-            Err(e) => return Err(e.context("set data.on_bad_image = \"skip\" to skip unreadable images")),
+            Err(e) => {
+                return Err(e.context("set data.on_bad_image = \"skip\" to skip unreadable images"))
+            }
         }
     }
     if tensors.is_empty() {
-        bail!("every image of a batch was unreadable ({} skipped)", skipped.len());
+        bail!(
+            "every image of a batch was unreadable ({} skipped)",
+            skipped.len()
+        );
     }
-    Ok(LoadedBatch { indices, images: stack_batch(&tensors, &Device::Cpu)?, skipped })
+    Ok(LoadedBatch {
+        indices,
+        images: stack_batch(&tensors, &Device::Cpu)?,
+        skipped,
+    })
 }

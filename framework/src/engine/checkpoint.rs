@@ -51,7 +51,10 @@ pub fn save(
     let bytes = safetensors::serialize(&tensors, None).context("serialising checkpoint tensors")?;
     write_atomic(&dir.join(&record.tensors), &bytes)?;
     write_json_atomic(&dir.join(RECORD), record)?;
-    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?.flatten() {
+    for entry in std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .flatten()
+    {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with("epoch-") && name.ends_with(".safetensors") && name != record.tensors {
             let _ = std::fs::remove_file(entry.path());
@@ -78,9 +81,10 @@ pub fn load(dir: &Path, device: &Device) -> Result<Option<Checkpoint>> {
     if !record_path.is_file() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&record_path).with_context(|| format!("reading {}", record_path.display()))?;
-    let record: CheckpointRecord =
-        serde_json::from_str(&text).with_context(|| format!("{}: malformed checkpoint record", record_path.display()))?;
+    let text = std::fs::read_to_string(&record_path)
+        .with_context(|| format!("reading {}", record_path.display()))?;
+    let record: CheckpointRecord = serde_json::from_str(&text)
+        .with_context(|| format!("{}: malformed checkpoint record", record_path.display()))?;
     let tensor_path = dir.join(&record.tensors);
     let all = candle_core::safetensors::load(&tensor_path, device)
         .with_context(|| format!("reading checkpoint tensors {}", tensor_path.display()))?;
@@ -94,13 +98,24 @@ pub fn load(dir: &Path, device: &Device) -> Result<Option<Checkpoint>> {
             optimizer.insert(name, t);
         }
     }
-    Ok(Some(Checkpoint { record, params, best, optimizer }))
+    Ok(Some(Checkpoint {
+        record,
+        params,
+        best,
+        optimizer,
+    }))
 }
 
 /// Writes prompt tensors alone (for transfer with `method.init_from` and `mvlpt ckpt`).
-pub fn save_prompts(path: &Path, prompts: &[(String, Tensor)], metadata: HashMap<String, String>) -> Result<()> {
-    let tensors: HashMap<String, Tensor> =
-        prompts.iter().map(|(n, t)| Ok((n.clone(), t.to_device(&Device::Cpu)?))).collect::<Result<_>>()?;
+pub fn save_prompts(
+    path: &Path,
+    prompts: &[(String, Tensor)],
+    metadata: HashMap<String, String>,
+) -> Result<()> {
+    let tensors: HashMap<String, Tensor> = prompts
+        .iter()
+        .map(|(n, t)| Ok((n.clone(), t.to_device(&Device::Cpu)?)))
+        .collect::<Result<_>>()?;
     let bytes = safetensors::serialize(&tensors, Some(metadata)).context("serialising prompts")?;
     write_atomic(path, &bytes)
 }
@@ -113,6 +128,11 @@ pub fn prompts_path(run_dir: &Path) -> PathBuf {
 /// Reads prompt tensors from a `.safetensors` file, a run directory (its `prompts.safetensors`)
 /// or a reference PyTorch checkpoint directory is not handled here (see the method importer).
 pub fn load_prompts(source: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
-    let file = if source.is_dir() { prompts_path(source) } else { source.to_path_buf() };
-    candle_core::safetensors::load(&file, device).with_context(|| format!("reading prompts from {}", file.display()))
+    let file = if source.is_dir() {
+        prompts_path(source)
+    } else {
+        source.to_path_buf()
+    };
+    candle_core::safetensors::load(&file, device)
+        .with_context(|| format!("reading prompts from {}", file.display()))
 }

@@ -49,7 +49,11 @@ pub fn task_names(config: &ExperimentConfig) -> Vec<String> {
 }
 
 /// Builds dataset `name` through the registry.
-pub fn build_dataset(loaded: &LoadedConfig, registry: &Registry, name: &str) -> Result<Arc<dyn Dataset>> {
+pub fn build_dataset(
+    loaded: &LoadedConfig,
+    registry: &Registry,
+    name: &str,
+) -> Result<Arc<dyn Dataset>> {
     let Factory::Dataset(factory) = registry.factory(PluginKind::Dataset, name)? else {
         bail!("plugin `{name}` is not a dataset");
     };
@@ -57,7 +61,9 @@ pub fn build_dataset(loaded: &LoadedConfig, registry: &Registry, name: &str) -> 
         section: loaded.section(format!("data.{name}")),
         root: loaded.resolve_path(&loaded.config.data.root),
     };
-    Ok(Arc::from(factory(&context).with_context(|| format!("building dataset `{name}`"))?))
+    Ok(Arc::from(
+        factory(&context).with_context(|| format!("building dataset `{name}`"))?,
+    ))
 }
 
 /// Resolves a transform setting: `dataset` (the benchmark's own) or a preset name.
@@ -88,10 +94,19 @@ fn offset(samples: Vec<Sample>, offset: usize) -> Vec<Sample> {
 
 /// Builds the run's data: datasets, few-shot splits (per task, with the run seed), test
 /// splits, the joint label space and the transforms at input resolution `image_size`.
-pub fn build_run_data(loaded: &LoadedConfig, registry: &Registry, image_size: usize) -> Result<RunData> {
+pub fn build_run_data(
+    loaded: &LoadedConfig,
+    registry: &Registry,
+    image_size: usize,
+) -> Result<RunData> {
     let config = &loaded.config;
-    let Factory::FewShot(protocol_factory) = registry.factory(PluginKind::FewShot, &config.data.fewshot)? else {
-        bail!("plugin `{}` is not a few-shot protocol", config.data.fewshot);
+    let Factory::FewShot(protocol_factory) =
+        registry.factory(PluginKind::FewShot, &config.data.fewshot)?
+    else {
+        bail!(
+            "plugin `{}` is not a few-shot protocol",
+            config.data.fewshot
+        );
     };
     let protocol = protocol_factory(&loaded.section(format!("data.{}", config.data.fewshot)))?;
     let mut datasets = Vec::new();
@@ -104,7 +119,12 @@ pub fn build_run_data(loaded: &LoadedConfig, registry: &Registry, image_size: us
         let info = dataset.info().clone();
         let start = classnames.len();
         classnames.extend(info.classnames.iter().cloned());
-        tasks.push(TaskSpan { name: name.clone(), start, end: classnames.len(), metric: info.metric });
+        tasks.push(TaskSpan {
+            name: name.clone(),
+            start,
+            end: classnames.len(),
+            metric: info.metric,
+        });
         multilabel |= info.multilabel;
         let split = protocol
             .split(dataset.as_ref(), config.data.shots, config.seed)
@@ -112,18 +132,42 @@ pub fn build_run_data(loaded: &LoadedConfig, registry: &Registry, image_size: us
         notes.extend(split.notes.iter().map(|n| format!("{name}: {n}")));
         train.extend(offset(split.train, start).into_iter().map(|s| (task, s)));
         val.extend(offset(split.val, start).into_iter().map(|s| (task, s)));
-        test.extend(offset(dataset.samples(Split::Test)?, start).into_iter().map(|s| (task, s)));
+        test.extend(
+            offset(dataset.samples(Split::Test)?, start)
+                .into_iter()
+                .map(|s| (task, s)),
+        );
         let (own_train, own_test) = dataset.transforms(image_size)?;
-        train_pipelines.push(pipeline(&config.data.train_transform, &own_train, image_size)?);
-        test_pipelines.push(pipeline(&config.data.test_transform, &own_test, image_size)?);
+        train_pipelines.push(pipeline(
+            &config.data.train_transform,
+            &own_train,
+            image_size,
+        )?);
+        test_pipelines.push(pipeline(
+            &config.data.test_transform,
+            &own_test,
+            image_size,
+        )?);
         datasets.push(dataset);
     }
     if train.is_empty() && config.train.epochs > 0 {
-        bail!("the few-shot split left no training samples (data.shots = {})", config.data.shots);
+        bail!(
+            "the few-shot split left no training samples (data.shots = {})",
+            config.data.shots
+        );
     }
-    let set = |items| Arc::new(SampleSet { datasets: datasets.clone(), items });
+    let set = |items| {
+        Arc::new(SampleSet {
+            datasets: datasets.clone(),
+            items,
+        })
+    };
     Ok(RunData {
-        space: LabelSpace { classnames, tasks, multilabel },
+        space: LabelSpace {
+            classnames,
+            tasks,
+            multilabel,
+        },
         train: set(train),
         val: set(val),
         test: set(test),

@@ -5,7 +5,9 @@
 
 use super::checkpoint::{self, CheckpointRecord};
 use super::data::{build_run_data, RunData};
-use super::forward::{eval_logits, eval_text_features, train_step, ForwardOptions, ImageInput, TextFeatureCache};
+use super::forward::{
+    eval_logits, eval_text_features, train_step, ForwardOptions, ImageInput, TextFeatureCache,
+};
 use super::loss::{BatchTargets, TaskMasking};
 use super::optim::{AdamWConfig, Optimizer, OptimizerKind, SgdConfig};
 use super::schedule::LrSchedule;
@@ -80,7 +82,8 @@ pub fn build_method(loaded: &LoadedConfig, registry: &Registry) -> Result<Box<dy
     let Factory::Method(factory) = registry.factory(PluginKind::Method, name)? else {
         bail!("plugin `{name}` is not a method");
     };
-    factory(&loaded.section(format!("method.{name}"))).with_context(|| format!("building method `{name}`"))
+    factory(&loaded.section(format!("method.{name}")))
+        .with_context(|| format!("building method `{name}`"))
 }
 
 /// Loads the configured frozen model.
@@ -103,7 +106,11 @@ fn optimizer(loaded: &LoadedConfig, params: Vec<(String, candle_core::Var)>) -> 
             weight_decay: t.weight_decay,
             nesterov: t.nesterov,
         }),
-        "adamw" => OptimizerKind::AdamW(AdamWConfig { betas: t.betas, eps: t.adam_eps, weight_decay: t.weight_decay }),
+        "adamw" => OptimizerKind::AdamW(AdamWConfig {
+            betas: t.betas,
+            eps: t.adam_eps,
+            weight_decay: t.weight_decay,
+        }),
         other => bail!("train.optimizer = {other:?}: expected \"sgd\" or \"adamw\""),
     };
     Optimizer::new(kind, params)
@@ -117,8 +124,16 @@ fn split_features(
     batch_size: usize,
     loader: &LoaderOptions,
 ) -> Result<Tensor> {
-    let batches: Vec<Vec<usize>> = (0..set.len()).collect::<Vec<_>>().chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect();
-    let options = LoaderOptions { pipelines: pipelines.clone(), epoch: 0, ..loader.clone() };
+    let batches: Vec<Vec<usize>> = (0..set.len())
+        .collect::<Vec<_>>()
+        .chunks(batch_size.max(1))
+        .map(<[usize]>::to_vec)
+        .collect();
+    let options = LoaderOptions {
+        pipelines: pipelines.clone(),
+        epoch: 0,
+        ..loader.clone()
+    };
     let mut parts = Vec::new();
     for batch in BatchStream::start(set.clone(), batches, options) {
         let batch = batch?;
@@ -132,7 +147,13 @@ fn split_features(
 }
 
 /// Targets of the samples `indices` of `set`.
-fn batch_targets(set: &SampleSet, indices: &[usize], classes: usize, multilabel: bool, device: &Device) -> Result<BatchTargets> {
+fn batch_targets(
+    set: &SampleSet,
+    indices: &[usize],
+    classes: usize,
+    multilabel: bool,
+    device: &Device,
+) -> Result<BatchTargets> {
     if multilabel {
         let mut rows = vec![0f32; indices.len() * classes];
         for (r, &i) in indices.iter().enumerate() {
@@ -140,11 +161,20 @@ fn batch_targets(set: &SampleSet, indices: &[usize], classes: usize, multilabel:
                 rows[r * classes + l] = 1.0;
             }
         }
-        Ok(BatchTargets::Rows(Tensor::from_vec(rows, (indices.len(), classes), device)?))
+        Ok(BatchTargets::Rows(Tensor::from_vec(
+            rows,
+            (indices.len(), classes),
+            device,
+        )?))
     } else {
         let labels = indices
             .iter()
-            .map(|&i| set.items[i].1.label().with_context(|| format!("sample {} has no label", set.items[i].1.image)))
+            .map(|&i| {
+                set.items[i]
+                    .1
+                    .label()
+                    .with_context(|| format!("sample {} has no label", set.items[i].1.image))
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(BatchTargets::Labels(labels))
     }
@@ -178,7 +208,11 @@ impl Run<'_> {
     /// Cached image features of `split` (computed on first use) when the method leaves the
     /// image tower unprompted and the split's transform is deterministic.
     fn cached_features(&mut self, split: Split) -> Result<Option<Tensor>> {
-        let pipelines = if split == Split::Train { &self.data.train_pipelines } else { &self.data.test_pipelines };
+        let pipelines = if split == Split::Train {
+            &self.data.train_pipelines
+        } else {
+            &self.data.test_pipelines
+        };
         if self.method.footprint().vision || !pipelines.iter().all(Pipeline::is_deterministic) {
             return Ok(None);
         }
@@ -187,8 +221,19 @@ impl Run<'_> {
         }
         let started = Instant::now();
         let pipelines = pipelines.clone();
-        let features = split_features(&self.clip, self.set(split), &pipelines, self.loaded.config.data.eval_batch_size, &self.loader)?;
-        tracing::info!("cached {} image features of the {} split in {:.1}s", features.dim(0)?, split.as_str(), started.elapsed().as_secs_f64());
+        let features = split_features(
+            &self.clip,
+            self.set(split),
+            &pipelines,
+            self.loaded.config.data.eval_batch_size,
+            &self.loader,
+        )?;
+        tracing::info!(
+            "cached {} image features of the {} split in {:.1}s",
+            features.dim(0)?,
+            split.as_str(),
+            started.elapsed().as_secs_f64()
+        );
         self.feature_cache.insert(split, features.clone());
         Ok(Some(features))
     }
@@ -200,9 +245,20 @@ impl Run<'_> {
             bail!("the {} split is empty", split.as_str());
         }
         let cached = self.cached_features(split)?;
-        let env = ModelEnv { clip: &self.clip, tokenizer: &self.tokenizer, device: &self.device };
-        let prompts = self.method.prompts(&env, &mut StepContext { train: false, rng })?;
-        let text = eval_text_features(&env, &prompts, &mut self.text_cache, self.forward.text_chunk)?;
+        let env = ModelEnv {
+            clip: &self.clip,
+            tokenizer: &self.tokenizer,
+            device: &self.device,
+        };
+        let prompts = self
+            .method
+            .prompts(&env, &mut StepContext { train: false, rng })?;
+        let text = eval_text_features(
+            &env,
+            &prompts,
+            &mut self.text_cache,
+            self.forward.text_chunk,
+        )?;
         let text = match text {
             Some(t) => t,
             None => Tensor::zeros(1, DType::F32, &self.device)?,
@@ -215,13 +271,19 @@ impl Run<'_> {
         let batch = self.loaded.config.data.eval_batch_size.max(1);
         let order: Vec<usize> = (0..set.len()).collect();
         let mut consume = |indices: &[usize], logits: Tensor| -> Result<()> {
-            let logits: Vec<f32> = logits.to_dtype(DType::F32)?.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?;
+            let logits: Vec<f32> = logits
+                .to_dtype(DType::F32)?
+                .to_device(&Device::Cpu)?
+                .flatten_all()?
+                .to_vec1()?;
             scores.push_rows(&logits)?;
             for &i in indices {
                 let (task, sample) = &set.items[i];
                 task_ids.push(*task);
                 match kind {
-                    TargetKind::Labels => targets.push(Target::Label(sample.label().context("sample without label")?))?,
+                    TargetKind::Labels => targets.push(Target::Label(
+                        sample.label().context("sample without label")?,
+                    ))?,
                     TargetKind::Rows => {
                         let mut row = vec![0f32; classes];
                         sample.labels.iter().for_each(|&l| row[l] = 1.0);
@@ -234,14 +296,27 @@ impl Run<'_> {
         match cached {
             Some(features) => {
                 for indices in order.chunks(batch) {
-                    let idx = Tensor::from_vec(indices.iter().map(|&i| i as u32).collect::<Vec<_>>(), indices.len(), features.device())?;
-                    let logits = eval_logits(&env, &prompts, ImageInput::Features(features.index_select(&idx, 0)?), &text)?;
+                    let idx = Tensor::from_vec(
+                        indices.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+                        indices.len(),
+                        features.device(),
+                    )?;
+                    let logits = eval_logits(
+                        &env,
+                        &prompts,
+                        ImageInput::Features(features.index_select(&idx, 0)?),
+                        &text,
+                    )?;
                     consume(indices, logits)?;
                 }
             }
             None => {
                 let batches: Vec<Vec<usize>> = order.chunks(batch).map(<[usize]>::to_vec).collect();
-                let options = LoaderOptions { pipelines: self.data.test_pipelines.clone(), epoch: 0, ..self.loader.clone() };
+                let options = LoaderOptions {
+                    pipelines: self.data.test_pipelines.clone(),
+                    epoch: 0,
+                    ..self.loader.clone()
+                };
                 for loaded in BatchStream::start(set.clone(), batches, options) {
                     let loaded = loaded?;
                     let pixels = loaded.images.to_device(&self.device)?;
@@ -250,12 +325,22 @@ impl Run<'_> {
                 }
             }
         }
-        self.evaluator.evaluate(&EvalInput { tasks: &self.data.space.tasks, task_ids: &task_ids, scores: &scores, targets: &targets, key: &self.key })
+        self.evaluator.evaluate(&EvalInput {
+            tasks: &self.data.space.tasks,
+            task_ids: &task_ids,
+            scores: &scores,
+            targets: &targets,
+            key: &self.key,
+        })
     }
 }
 
 /// Trains and tests the configured method, writing metrics and checkpoints through `sink`.
-pub fn train(loaded: &LoadedConfig, registry: &Registry, sink: &mut dyn RunSink) -> Result<TrainOutcome> {
+pub fn train(
+    loaded: &LoadedConfig,
+    registry: &Registry,
+    sink: &mut dyn RunSink,
+) -> Result<TrainOutcome> {
     let config = &loaded.config;
     let started = Instant::now();
     let clip = build_model(loaded)?;
@@ -275,24 +360,48 @@ pub fn train(loaded: &LoadedConfig, registry: &Registry, sink: &mut dyn RunSink)
     let mut method = build_method(loaded, registry)?;
     let tokenizer = ClipTokenizer::new();
     let mut init_rng = rng::seeded(stream_seed(config.seed, 1));
-    method.bind(&ModelEnv { clip: &clip, tokenizer: &tokenizer, device: &device }, &data.space.classnames, &mut init_rng)?;
+    method.bind(
+        &ModelEnv {
+            clip: &clip,
+            tokenizer: &tokenizer,
+            device: &device,
+        },
+        &data.space.classnames,
+        &mut init_rng,
+    )?;
     if let Some(source) = &config.method.init_from {
         let path = loaded.resolve_path(Path::new(source));
         let tensors = checkpoint::load_prompts(&path, &device)?;
         let report = method.load_parameters(&tensors)?;
-        tracing::info!("initialised prompts from {}: loaded {:?}, kept {:?}", path.display(), report.loaded, report.missing);
+        tracing::info!(
+            "initialised prompts from {}: loaded {:?}, kept {:?}",
+            path.display(),
+            report.loaded,
+            report.missing
+        );
         if report.loaded.is_empty() {
-            bail!("method.init_from = {}: no tensor matches the method's parameters {:?}", path.display(), report.missing);
+            bail!(
+                "method.init_from = {}: no tensor matches the method's parameters {:?}",
+                path.display(),
+                report.missing
+            );
         }
     }
     let params = method.parameters();
     let trainable: usize = params.iter().map(|(_, v)| v.elem_count()).sum();
-    tracing::info!("method `{}`: {} trainable parameters in {} tensors", config.method.name, trainable, params.len());
+    tracing::info!(
+        "method `{}`: {} trainable parameters in {} tensors",
+        config.method.name,
+        trainable,
+        params.len()
+    );
     let masking = match config.data.task_masking.as_str() {
         "none" => TaskMasking::None,
         "zero" => TaskMasking::Zero,
         "neg_infinity" => TaskMasking::NegInfinity,
-        other => bail!("data.task_masking = {other:?}: expected \"none\", \"zero\" or \"neg_infinity\""),
+        other => {
+            bail!("data.task_masking = {other:?}: expected \"none\", \"zero\" or \"neg_infinity\"")
+        }
     };
     let loader = LoaderOptions {
         pipelines: data.train_pipelines.clone(),
@@ -313,12 +422,17 @@ pub fn train(loaded: &LoadedConfig, registry: &Registry, sink: &mut dyn RunSink)
             task => EvalKey::Task(task.to_string()),
         },
         method,
-        forward: ForwardOptions { text_chunk: config.train.text_chunk.max(1), masking },
+        forward: ForwardOptions {
+            text_chunk: config.train.text_chunk.max(1),
+            masking,
+        },
         loader,
         text_cache: TextFeatureCache::default(),
         feature_cache: HashMap::new(),
     };
-    let Factory::Sampler(sampler_factory) = registry.factory(PluginKind::Sampler, &config.data.sampler)? else {
+    let Factory::Sampler(sampler_factory) =
+        registry.factory(PluginKind::Sampler, &config.data.sampler)?
+    else {
         bail!("plugin `{}` is not a batch sampler", config.data.sampler);
     };
     let sampler = sampler_factory(&loaded.section(format!("data.{}", config.data.sampler)))?;
@@ -329,24 +443,54 @@ pub fn train(loaded: &LoadedConfig, registry: &Registry, sink: &mut dyn RunSink)
     let mut best_prompts: Vec<(String, Tensor)> = Vec::new();
     let mut start_epoch = 0;
     let ckpt_dir = sink.checkpoint_dir();
-    std::fs::create_dir_all(&ckpt_dir).with_context(|| format!("creating {}", ckpt_dir.display()))?;
+    std::fs::create_dir_all(&ckpt_dir)
+        .with_context(|| format!("creating {}", ckpt_dir.display()))?;
     if let Some(ckpt) = checkpoint::load(&ckpt_dir, &device)? {
         let report = crate::method::load_named(&params, &ckpt.params)?;
         if !report.missing.is_empty() {
-            bail!("checkpoint in {} lacks prompt tensors {:?}", ckpt_dir.display(), report.missing);
+            bail!(
+                "checkpoint in {} lacks prompt tensors {:?}",
+                ckpt_dir.display(),
+                report.missing
+            );
         }
         optim.load_state(&ckpt.optimizer, ckpt.record.optimizer_steps)?;
         best = ckpt.record.best;
-        best_prompts = params.iter().filter_map(|(n, _)| ckpt.best.get(n).map(|t| (n.clone(), t.clone()))).collect();
+        best_prompts = params
+            .iter()
+            .filter_map(|(n, _)| ckpt.best.get(n).map(|t| (n.clone(), t.clone())))
+            .collect();
         step_rng = ckpt.record.rng.clone();
         start_epoch = ckpt.record.epochs_done;
-        tracing::info!("resuming after epoch {start_epoch} from {}", ckpt_dir.display());
+        tracing::info!(
+            "resuming after epoch {start_epoch} from {}",
+            ckpt_dir.display()
+        );
     }
-    let metas: Vec<SampleMeta> = run.data.train.items.iter().map(|(t, s)| SampleMeta { task: *t, label: s.label() }).collect();
-    let task_ranges: Vec<(usize, usize)> = run.data.space.tasks.iter().map(|t| (t.start, t.end)).collect();
-    let select_best = config.train.select == "best_val" && !run.data.val.is_empty() && config.train.eval_every > 0;
+    let metas: Vec<SampleMeta> = run
+        .data
+        .train
+        .items
+        .iter()
+        .map(|(t, s)| SampleMeta {
+            task: *t,
+            label: s.label(),
+        })
+        .collect();
+    let task_ranges: Vec<(usize, usize)> = run
+        .data
+        .space
+        .tasks
+        .iter()
+        .map(|t| (t.start, t.end))
+        .collect();
+    let select_best = config.train.select == "best_val"
+        && !run.data.val.is_empty()
+        && config.train.eval_every > 0;
     if config.train.select == "best_val" && !select_best && config.train.epochs > 0 {
-        tracing::warn!("no validation (empty val split or eval_every = 0): testing the last prompts");
+        tracing::warn!(
+            "no validation (empty val split or eval_every = 0): testing the last prompts"
+        );
     }
     let classes = run.data.space.classnames.len();
     for epoch in start_epoch..config.train.epochs {
@@ -356,18 +500,60 @@ pub fn train(loaded: &LoadedConfig, registry: &Registry, sink: &mut dyn RunSink)
         let train_cached = run.cached_features(Split::Train)?;
         let (mut loss_sum, mut correct, mut seen, mut steps) = (0f64, 0usize, 0usize, 0usize);
         let mut waited = 0.0;
-        let mut process = |run: &mut Run<'_>, indices: &[usize], images: ImageInput<'_>, step_rng: &mut Rng| -> Result<()> {
-            let targets = batch_targets(&run.data.train, indices, classes, run.data.space.multilabel, &run.device)?;
-            let ranges: Vec<(usize, usize)> = indices.iter().map(|&i| task_ranges[run.data.train.items[i].0]).collect();
-            let env = ModelEnv { clip: &run.clip, tokenizer: &run.tokenizer, device: &run.device };
-            let prompts = run.method.prompts(&env, &mut StepContext { train: true, rng: step_rng })?;
-            let result = train_step(&env, run.method.as_ref(), &prompts, images, &targets, &ranges, &mut run.text_cache, run.forward)?;
+        let mut process = |run: &mut Run<'_>,
+                           indices: &[usize],
+                           images: ImageInput<'_>,
+                           step_rng: &mut Rng|
+         -> Result<()> {
+            let targets = batch_targets(
+                &run.data.train,
+                indices,
+                classes,
+                run.data.space.multilabel,
+                &run.device,
+            )?;
+            let ranges: Vec<(usize, usize)> = indices
+                .iter()
+                .map(|&i| task_ranges[run.data.train.items[i].0])
+                .collect();
+            let env = ModelEnv {
+                clip: &run.clip,
+                tokenizer: &run.tokenizer,
+                device: &run.device,
+            };
+            let prompts = run.method.prompts(
+                &env,
+                &mut StepContext {
+                    train: true,
+                    rng: step_rng,
+                },
+            )?;
+            let result = train_step(
+                &env,
+                run.method.as_ref(),
+                &prompts,
+                images,
+                &targets,
+                &ranges,
+                &mut run.text_cache,
+                run.forward,
+            )?;
             if !result.loss.is_finite() {
-                bail!("loss is {} at epoch {} step {} (the last good checkpoint is kept in {})", result.loss, epoch + 1, steps + 1, ckpt_dir.display());
+                bail!(
+                    "loss is {} at epoch {} step {} (the last good checkpoint is kept in {})",
+                    result.loss,
+                    epoch + 1,
+                    steps + 1,
+                    ckpt_dir.display()
+                );
             }
             optim.step(&result.grads, lr)?;
             loss_sum += result.loss * indices.len() as f64;
-            let predictions: Vec<u32> = result.logits.argmax(1)?.to_device(&Device::Cpu)?.to_vec1()?;
+            let predictions: Vec<u32> = result
+                .logits
+                .argmax(1)?
+                .to_device(&Device::Cpu)?
+                .to_vec1()?;
             for (p, &i) in predictions.iter().zip(indices) {
                 if run.data.train.items[i].1.labels.contains(&(*p as usize)) {
                     correct += 1;
@@ -380,17 +566,34 @@ pub fn train(loaded: &LoadedConfig, registry: &Registry, sink: &mut dyn RunSink)
         match &train_cached {
             Some(features) => {
                 for indices in &batches {
-                    let idx = Tensor::from_vec(indices.iter().map(|&i| i as u32).collect::<Vec<_>>(), indices.len(), features.device())?;
-                    process(&mut run, indices, ImageInput::Features(features.index_select(&idx, 0)?), &mut step_rng)?;
+                    let idx = Tensor::from_vec(
+                        indices.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+                        indices.len(),
+                        features.device(),
+                    )?;
+                    process(
+                        &mut run,
+                        indices,
+                        ImageInput::Features(features.index_select(&idx, 0)?),
+                        &mut step_rng,
+                    )?;
                 }
             }
             None => {
-                let options = LoaderOptions { epoch, ..run.loader.clone() };
+                let options = LoaderOptions {
+                    epoch,
+                    ..run.loader.clone()
+                };
                 let mut stream = BatchStream::start(run.data.train.clone(), batches, options);
                 for loaded_batch in stream.by_ref() {
                     let loaded_batch = loaded_batch?;
                     let pixels = loaded_batch.images.to_device(&run.device)?;
-                    process(&mut run, &loaded_batch.indices, ImageInput::Pixels(&pixels), &mut step_rng)?;
+                    process(
+                        &mut run,
+                        &loaded_batch.indices,
+                        ImageInput::Pixels(&pixels),
+                        &mut step_rng,
+                    )?;
                 }
                 waited = stream.waited().as_secs_f64();
             }
@@ -403,7 +606,8 @@ pub fn train(loaded: &LoadedConfig, registry: &Registry, sink: &mut dyn RunSink)
             "steps": steps,
             "data_wait_seconds": waited,
         });
-        let evaluate_now = select_best && ((epoch + 1) % config.train.eval_every == 0 || epoch + 1 == config.train.epochs);
+        let evaluate_now = select_best
+            && ((epoch + 1) % config.train.eval_every == 0 || epoch + 1 == config.train.epochs);
         if evaluate_now {
             let report = run.evaluate(Split::Val, &mut rng::seeded(0))?;
             record["val"] = serde_json::json!(report.overall);
@@ -412,7 +616,10 @@ pub fn train(loaded: &LoadedConfig, registry: &Registry, sink: &mut dyn RunSink)
             }
             if best.is_none_or(|(b, _)| report.overall > b) {
                 best = Some((report.overall, epoch));
-                best_prompts = params.iter().map(|(n, v)| Ok((n.clone(), v.as_tensor().copy()?))).collect::<Result<_>>()?;
+                best_prompts = params
+                    .iter()
+                    .map(|(n, v)| Ok((n.clone(), v.as_tensor().copy()?)))
+                    .collect::<Result<_>>()?;
                 record["best"] = serde_json::json!(true);
             }
         }
@@ -428,7 +635,10 @@ pub fn train(loaded: &LoadedConfig, registry: &Registry, sink: &mut dyn RunSink)
                 rng: step_rng.clone(),
                 tensors: format!("epoch-{}.safetensors", epoch + 1),
             };
-            let current: Vec<(String, Tensor)> = params.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+            let current: Vec<(String, Tensor)> = params
+                .iter()
+                .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+                .collect();
             checkpoint::save(&ckpt_dir, &record, &current, &optim_state, &best_prompts)?;
         }
         sink.log_metrics(&record)?;
@@ -438,12 +648,22 @@ pub fn train(loaded: &LoadedConfig, registry: &Registry, sink: &mut dyn RunSink)
         let best_map: HashMap<String, Tensor> = best_prompts.iter().cloned().collect();
         crate::method::load_named(&params, &best_map)?;
     }
-    let final_prompts: Vec<(String, Tensor)> = params.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+    let final_prompts: Vec<(String, Tensor)> = params
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+        .collect();
     let metadata = HashMap::from([
         ("method".to_string(), config.method.name.clone()),
-        ("classes".to_string(), run.data.space.classnames.len().to_string()),
+        (
+            "classes".to_string(),
+            run.data.space.classnames.len().to_string(),
+        ),
     ]);
-    checkpoint::save_prompts(&checkpoint::prompts_path(sink.dir()), &final_prompts, metadata)?;
+    checkpoint::save_prompts(
+        &checkpoint::prompts_path(sink.dir()),
+        &final_prompts,
+        metadata,
+    )?;
     let test = run.evaluate(Split::Test, &mut rng::seeded(0))?;
     let mut record = serde_json::json!({ "test": test.overall, "wall_seconds": started.elapsed().as_secs_f64() });
     if test.tasks.len() > 1 {
@@ -453,10 +673,18 @@ pub fn train(loaded: &LoadedConfig, registry: &Registry, sink: &mut dyn RunSink)
     Ok(TrainOutcome {
         test,
         val: best.map(|(v, _)| v),
-        selected_epoch: if select_best { best.map(|(_, e)| e) } else { None },
+        selected_epoch: if select_best {
+            best.map(|(_, e)| e)
+        } else {
+            None
+        },
         epochs: config.train.epochs,
         trainable_parameters: trainable,
-        samples: [run.data.train.len(), run.data.val.len(), run.data.test.len()],
+        samples: [
+            run.data.train.len(),
+            run.data.val.len(),
+            run.data.test.len(),
+        ],
         notes: run.data.notes.clone(),
     })
 }
