@@ -1,5 +1,6 @@
 //! Command definitions and dispatch.
 
+mod ckpt;
 mod encode;
 mod tokenize;
 mod zero_shot;
@@ -21,6 +22,8 @@ pub struct Cli {
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Prompt checkpoints: average seeds, list tensors.
+    Ckpt(ckpt::Args),
     /// Encode images and texts with a CLIP model into a safetensors file.
     Encode(encode::Args),
     /// Tokenize lines from stdin with the CLIP tokenizer (one JSON array per line).
@@ -33,6 +36,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<()> {
     init_logging(cli.log.as_deref());
     match cli.command {
+        Command::Ckpt(args) => ckpt::run(args),
         Command::Encode(args) => encode::run(args),
         Command::Tokenize(args) => tokenize::run(args),
         Command::ZeroShot(args) => zero_shot::run(args),

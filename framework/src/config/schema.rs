@@ -104,6 +104,10 @@ pub struct DataConfig {
     /// Datasets of a multitask run, in one joint label space (overrides `dataset` when set).
     #[serde(default)]
     pub tasks: Vec<String>,
+    /// Order of the tasks in the joint label space: `given` (list order, the CoOp-datasets
+    /// source stage) or `sorted` (alphabetical, ELEVATER's multitask manifest).
+    #[serde(default = "default_task_order")]
+    pub task_order: String,
     /// Root directory of the datasets on disk.
     #[serde(default = "default_root")]
     pub root: PathBuf,
@@ -150,6 +154,9 @@ pub struct DataConfig {
 fn default_dataset() -> String {
     "synthetic".into()
 }
+fn default_task_order() -> String {
+    "given".into()
+}
 fn default_root() -> PathBuf {
     PathBuf::from("data")
 }
@@ -183,6 +190,7 @@ impl Default for DataConfig {
         Self {
             dataset: default_dataset(),
             tasks: Vec::new(),
+            task_order: default_task_order(),
             root: default_root(),
             shots: 0,
             fewshot: default_fewshot(),

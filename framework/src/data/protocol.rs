@@ -19,4 +19,11 @@ pub struct FewShotSplit {
 pub trait FewShotProtocol: Send + Sync {
     /// Chooses `shots` per class (0 = all) with `seed`.
     fn split(&self, dataset: &dyn Dataset, shots: usize, seed: u64) -> Result<FewShotSplit>;
+
+    /// Whether a multitask run applies this protocol once to all tasks merged into one joint
+    /// dataset (labels are global class ids, as ELEVATER's multitask manifest) rather than to
+    /// each task separately (as the CoOp-datasets source stage).
+    fn joint(&self) -> bool {
+        false
+    }
 }

@@ -136,3 +136,46 @@ pub fn load_prompts(source: &Path, device: &Device) -> Result<HashMap<String, Te
     candle_core::safetensors::load(&file, device)
         .with_context(|| format!("reading prompts from {}", file.display()))
 }
+
+/// Element-wise mean of prompt tensors from several sources (files or run directories), as the
+/// reference's `avg_ckpt.py` averages the three seeds' source prompts (§3.2). Every source must
+/// hold the same tensor names and shapes.
+pub fn average_prompts(sources: &[PathBuf]) -> Result<HashMap<String, Tensor>> {
+    let Some((first, rest)) = sources.split_first() else {
+        anyhow::bail!("no checkpoints to average");
+    };
+    let mut sum = load_prompts(first, &Device::Cpu)?;
+    let mut names: Vec<String> = sum.keys().cloned().collect();
+    names.sort();
+    for source in rest {
+        let other = load_prompts(source, &Device::Cpu)?;
+        let mut other_names: Vec<String> = other.keys().cloned().collect();
+        other_names.sort();
+        if other_names != names {
+            anyhow::bail!(
+                "{} holds tensors {other_names:?} but {} holds {names:?}",
+                source.display(),
+                first.display()
+            );
+        }
+        for name in &names {
+            let (a, b) = (&sum[name], &other[name]);
+            if a.dims() != b.dims() {
+                anyhow::bail!(
+                    "tensor `{name}` has shape {:?} in {} but {:?} in {}",
+                    b.dims(),
+                    source.display(),
+                    a.dims(),
+                    first.display()
+                );
+            }
+            let total =
+                (a.to_dtype(candle_core::DType::F32)? + b.to_dtype(candle_core::DType::F32)?)?;
+            sum.insert(name.clone(), total);
+        }
+    }
+    let n = sources.len() as f64;
+    sum.into_iter()
+        .map(|(k, v)| Ok((k, (v.to_dtype(candle_core::DType::F32)? / n)?)))
+        .collect()
+}

@@ -4,10 +4,11 @@
 use crate::config::{ExperimentConfig, LoadedConfig};
 use crate::data::loader::SampleSet;
 use crate::data::transforms::Pipeline;
-use crate::data::{Dataset, DatasetContext, Sample, Split};
+use crate::data::{Dataset, DatasetContext, DatasetInfo, ImageSource, Sample, Split};
 use crate::eval::metrics::TaskSpan;
 use crate::plugin::{Factory, PluginKind, Registry};
 use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The joint label space of a run.
@@ -39,13 +40,65 @@ pub struct RunData {
     pub notes: Vec<String>,
 }
 
-/// Dataset plugin names of the run: `data.tasks`, or `data.dataset` alone.
-pub fn task_names(config: &ExperimentConfig) -> Vec<String> {
+/// Dataset plugin names of the run in label-space order: `data.tasks` (as listed, or sorted
+/// when `data.task_order = "sorted"`), or `data.dataset` alone.
+pub fn task_names(config: &ExperimentConfig) -> Result<Vec<String>> {
     if config.data.tasks.is_empty() {
-        vec![config.data.dataset.clone()]
-    } else {
-        config.data.tasks.clone()
+        return Ok(vec![config.data.dataset.clone()]);
     }
+    let mut names = config.data.tasks.clone();
+    match config.data.task_order.as_str() {
+        "given" => {}
+        "sorted" => names.sort(),
+        other => bail!("data.task_order = {other:?}: expected \"given\" or \"sorted\""),
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = names.iter().find(|n| !seen.insert(n.as_str())) {
+        bail!("data.tasks lists `{dup}` twice");
+    }
+    Ok(names)
+}
+
+/// All tasks merged into one dataset with global labels, for protocols that sample the joint
+/// label space at once (ELEVATER's multitask manifest). It describes samples only; images
+/// are read through each task's own dataset.
+struct JointDataset {
+    info: DatasetInfo,
+    parts: Vec<(Arc<dyn Dataset>, usize)>,
+}
+
+impl Dataset for JointDataset {
+    fn info(&self) -> &DatasetInfo {
+        &self.info
+    }
+
+    fn samples(&self, split: Split) -> Result<Vec<Sample>> {
+        let mut all = Vec::new();
+        for (dataset, start) in &self.parts {
+            all.extend(offset(dataset.samples(split)?, *start));
+        }
+        Ok(all)
+    }
+}
+
+/// The task of each sample chosen from a joint dataset: by its first label's column range, or
+/// for a negative sample (no label) by where its image came from.
+fn assign_tasks(
+    samples: Vec<Sample>,
+    tasks: &[TaskSpan],
+    negatives: &HashMap<ImageSource, usize>,
+) -> Result<Vec<(usize, Sample)>> {
+    samples
+        .into_iter()
+        .map(|s| {
+            let task = match s.label() {
+                Some(l) => tasks.iter().position(|t| (t.start..t.end).contains(&l)),
+                None => negatives.get(&s.image).copied(),
+            };
+            let task = task.with_context(|| format!("sample {} belongs to no task", s.image))?;
+            Ok((task, s))
+        })
+        .collect()
 }
 
 /// Builds dataset `name` through the registry.
@@ -92,8 +145,9 @@ fn offset(samples: Vec<Sample>, offset: usize) -> Vec<Sample> {
         .collect()
 }
 
-/// Builds the run's data: datasets, few-shot splits (per task, with the run seed), test
-/// splits, the joint label space and the transforms at input resolution `image_size`.
+/// Builds the run's data: datasets, few-shot splits (per task, or jointly for protocols that
+/// ask for it), test splits, the joint label space and the transforms at input resolution
+/// `image_size`.
 pub fn build_run_data(
     loaded: &LoadedConfig,
     registry: &Registry,
@@ -109,13 +163,12 @@ pub fn build_run_data(
         );
     };
     let protocol = protocol_factory(&loaded.section(format!("data.{}", config.data.fewshot)))?;
-    let mut datasets = Vec::new();
-    let (mut train, mut val, mut test) = (Vec::new(), Vec::new(), Vec::new());
+    let mut datasets: Vec<Arc<dyn Dataset>> = Vec::new();
     let (mut classnames, mut tasks, mut notes) = (Vec::new(), Vec::new(), Vec::new());
     let (mut train_pipelines, mut test_pipelines) = (Vec::new(), Vec::new());
     let mut multilabel = false;
-    for (task, name) in task_names(config).iter().enumerate() {
-        let dataset = build_dataset(loaded, registry, name)?;
+    for name in task_names(config)? {
+        let dataset = build_dataset(loaded, registry, &name)?;
         let info = dataset.info().clone();
         let start = classnames.len();
         classnames.extend(info.classnames.iter().cloned());
@@ -126,17 +179,6 @@ pub fn build_run_data(
             metric: info.metric,
         });
         multilabel |= info.multilabel;
-        let split = protocol
-            .split(dataset.as_ref(), config.data.shots, config.seed)
-            .with_context(|| format!("few-shot split of `{name}`"))?;
-        notes.extend(split.notes.iter().map(|n| format!("{name}: {n}")));
-        train.extend(offset(split.train, start).into_iter().map(|s| (task, s)));
-        val.extend(offset(split.val, start).into_iter().map(|s| (task, s)));
-        test.extend(
-            offset(dataset.samples(Split::Test)?, start)
-                .into_iter()
-                .map(|s| (task, s)),
-        );
         let (own_train, own_test) = dataset.transforms(image_size)?;
         train_pipelines.push(pipeline(
             &config.data.train_transform,
@@ -149,6 +191,70 @@ pub fn build_run_data(
             image_size,
         )?);
         datasets.push(dataset);
+    }
+    let (mut train, mut val, mut test) = (Vec::new(), Vec::new(), Vec::new());
+    for (task, dataset) in datasets.iter().enumerate() {
+        test.extend(
+            offset(dataset.samples(Split::Test)?, tasks[task].start)
+                .into_iter()
+                .map(|s| (task, s)),
+        );
+    }
+    if protocol.joint() && datasets.len() > 1 {
+        let joint = JointDataset {
+            info: DatasetInfo {
+                name: tasks
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join("+"),
+                classnames: classnames.clone(),
+                templates: Vec::new(),
+                metric: tasks[0].metric,
+                multilabel,
+            },
+            parts: datasets
+                .iter()
+                .cloned()
+                .zip(tasks.iter().map(|t| t.start))
+                .collect(),
+        };
+        let mut negatives = HashMap::new();
+        for (task, dataset) in datasets.iter().enumerate() {
+            for split in [Split::Train, Split::Val] {
+                for s in dataset
+                    .samples(split)?
+                    .into_iter()
+                    .filter(|s| s.labels.is_empty())
+                {
+                    negatives.insert(s.image, task);
+                }
+            }
+        }
+        let split = protocol
+            .split(&joint, config.data.shots, config.seed)
+            .context("joint few-shot split")?;
+        notes.extend(split.notes.iter().cloned());
+        train = assign_tasks(split.train, &tasks, &negatives)?;
+        val = assign_tasks(split.val, &tasks, &negatives)?;
+    } else {
+        for (task, dataset) in datasets.iter().enumerate() {
+            let name = &tasks[task].name;
+            let split = protocol
+                .split(dataset.as_ref(), config.data.shots, config.seed)
+                .with_context(|| format!("few-shot split of `{name}`"))?;
+            notes.extend(split.notes.iter().map(|n| format!("{name}: {n}")));
+            train.extend(
+                offset(split.train, tasks[task].start)
+                    .into_iter()
+                    .map(|s| (task, s)),
+            );
+            val.extend(
+                offset(split.val, tasks[task].start)
+                    .into_iter()
+                    .map(|s| (task, s)),
+            );
+        }
     }
     if train.is_empty() && config.train.epochs > 0 {
         bail!(
