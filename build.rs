@@ -12,7 +12,9 @@ fn main() {
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .map(|s| s.trim().to_string());
-    let mut paths = vec!["$ORIGIN".to_string(), "$ORIGIN/deps".to_string()];
+    // deps/ first: it always holds the dylib of the latest build, while an uplifted copy next to
+    // the binary may be left over from an earlier `cargo build --workspace`.
+    let mut paths = vec!["$ORIGIN/deps".to_string(), "$ORIGIN".to_string()];
     if let Some(root) = sysroot {
         paths.push(format!("{root}/lib/rustlib/{target}/lib"));
     }

@@ -3,9 +3,10 @@
 //! A plugin is a named factory of one [`PluginKind`]. Built-in plugins (the crates under
 //! `plugins/`) register at compile time with [`inventory`] through the `register_*!` macros;
 //! dynamically loaded libraries register through their exported entry point (see
-//! the plugin loader). The [`Registry`] holds both, refuses duplicate names, and answers an unknown
+//! [`dynamic`]). The [`Registry`] holds both, refuses duplicate names, and answers an unknown
 //! name with the list of what exists and the closest match.
 
+pub mod dynamic;
 mod registry;
 
 pub use registry::{Entry, Origin, Registry};
