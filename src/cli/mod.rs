@@ -1,6 +1,7 @@
 //! Command definitions and dispatch.
 
 mod encode;
+mod forward;
 mod tokenize;
 mod zero_shot;
 
@@ -23,6 +24,8 @@ pub struct Cli {
 pub enum Command {
     /// Encode images and texts with a CLIP model into a safetensors file.
     Encode(encode::Args),
+    /// One forward/backward pass of a prompt method: logits, loss and every prompt gradient.
+    Forward(forward::Args),
     /// Tokenize lines from stdin with the CLIP tokenizer (one JSON array per line).
     Tokenize(tokenize::Args),
     /// Zero-shot classification of images: top-5 classes per image.
@@ -34,6 +37,7 @@ pub fn run(cli: Cli) -> Result<()> {
     init_logging(cli.log.as_deref());
     match cli.command {
         Command::Encode(args) => encode::run(args),
+        Command::Forward(args) => forward::run(args),
         Command::Tokenize(args) => tokenize::run(args),
         Command::ZeroShot(args) => zero_shot::run(args),
     }
