@@ -91,10 +91,7 @@ fn the_plugin_shares_the_hosts_framework_and_gradients_flow() {
     let prompts = method
         .prompts(
             &env,
-            &mut StepContext {
-                train: true,
-                rng: &mut mvlpt_framework::rng::seeded(1),
-            },
+            &mut StepContext::training(2, &mut mvlpt_framework::rng::seeded(1)),
         )
         .unwrap();
     let features = mvlpt_framework::rng::normal(

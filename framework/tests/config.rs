@@ -27,7 +27,7 @@ fn sets(items: &[&str]) -> Vec<String> {
 
 #[test]
 fn later_layers_win_and_provenance_names_each_layer() {
-    let _guard = ENV.lock().unwrap();
+    let _guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempdir("layers");
     write(
         &dir,
@@ -71,7 +71,7 @@ fn later_layers_win_and_provenance_names_each_layer() {
 
 #[test]
 fn a_bad_value_is_reported_with_key_value_and_source() {
-    let _guard = ENV.lock().unwrap();
+    let _guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempdir("bad");
     let exp = write(&dir, "bad.toml", "[train]\nlr = \"fast\"\n");
     let err = LoadedConfig::load(Some(&exp), &[]).unwrap_err().to_string();
@@ -100,7 +100,7 @@ fn a_bad_value_is_reported_with_key_value_and_source() {
 
 #[test]
 fn unknown_keys_are_errors_naming_the_key_and_file() {
-    let _guard = ENV.lock().unwrap();
+    let _guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempdir("unknown");
     let exp = write(&dir, "typo.toml", "[train]\nlearning_rate = 0.1\n");
     let err = LoadedConfig::load(Some(&exp), &[]).unwrap_err().to_string();
@@ -119,7 +119,7 @@ fn unknown_keys_are_errors_naming_the_key_and_file() {
 
 #[test]
 fn set_values_parse_as_toml_then_fall_back_to_strings() {
-    let _guard = ENV.lock().unwrap();
+    let _guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
     let loaded = LoadedConfig::load(
         None,
         &sets(&[
@@ -136,7 +136,7 @@ fn set_values_parse_as_toml_then_fall_back_to_strings() {
 
 #[test]
 fn extends_cycles_and_missing_files_are_reported() {
-    let _guard = ENV.lock().unwrap();
+    let _guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempdir("cycle");
     write(&dir, "a.toml", "extends = \"b.toml\"\n");
     let b = write(&dir, "b.toml", "extends = \"a.toml\"\n");
@@ -149,7 +149,7 @@ fn extends_cycles_and_missing_files_are_reported() {
 
 #[test]
 fn plugin_sections_reject_unknown_keys_with_provenance() {
-    let _guard = ENV.lock().unwrap();
+    let _guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
     #[derive(serde::Deserialize, Debug, Default)]
     #[serde(deny_unknown_fields, default)]
     struct CoopOptions {

@@ -374,10 +374,7 @@ fn gradients_reach_every_prompt_tensor() {
     let prompts = method
         .prompts(
             &env,
-            &mut StepContext {
-                train: true,
-                rng: &mut rng::seeded(2),
-            },
+            &mut StepContext::training(2, &mut rng::seeded(2)),
         )
         .unwrap();
     let features = rng::normal(

@@ -2,6 +2,7 @@
 
 mod ckpt;
 mod encode;
+mod forward;
 mod tokenize;
 mod zero_shot;
 
@@ -26,6 +27,8 @@ pub enum Command {
     Ckpt(ckpt::Args),
     /// Encode images and texts with a CLIP model into a safetensors file.
     Encode(encode::Args),
+    /// One forward/backward pass of a prompt method: logits, loss and every prompt gradient.
+    Forward(forward::Args),
     /// Tokenize lines from stdin with the CLIP tokenizer (one JSON array per line).
     Tokenize(tokenize::Args),
     /// Zero-shot classification of images: top-5 classes per image.
@@ -38,6 +41,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Ckpt(args) => ckpt::run(args),
         Command::Encode(args) => encode::run(args),
+        Command::Forward(args) => forward::run(args),
         Command::Tokenize(args) => tokenize::run(args),
         Command::ZeroShot(args) => zero_shot::run(args),
     }

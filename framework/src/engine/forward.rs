@@ -174,6 +174,11 @@ pub fn train_step(
             let grads = head.loss.backward()?;
             finish(head, grads)
         }
+        TextPrompts::Features(text_features) => {
+            let head = head(text_features)?;
+            let grads = head.loss.backward()?;
+            finish(head, grads)
+        }
         TextPrompts::Context { template, .. } if template.classes() <= options.text_chunk => {
             let text_features = encode_context(&prompts.text, env, 0..template.classes())?;
             let head = head(&text_features)?;
@@ -324,6 +329,7 @@ pub fn eval_text_features(
 ) -> Result<Option<Tensor>> {
     match &prompts.text {
         TextPrompts::Fixed(ids) => Ok(Some(cache.get(env, ids, chunk)?)),
+        TextPrompts::Features(features) => Ok(Some(features.detach())),
         TextPrompts::Context { template, .. } => {
             let classes = template.classes();
             let parts = (0..classes)
@@ -360,5 +366,5 @@ pub fn grad_norms(grads: &GradStore, params: &[(String, Var)]) -> Result<HashMap
 
 /// Builds a [`StepContext`] for evaluation (no dropout).
 pub fn eval_step_context(rng: &mut crate::rng::Rng) -> StepContext<'_> {
-    StepContext { train: false, rng }
+    StepContext::evaluation(rng)
 }

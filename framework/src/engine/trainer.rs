@@ -252,7 +252,7 @@ impl Run<'_> {
         };
         let prompts = self
             .method
-            .prompts(&env, &mut StepContext { train: false, rng })?;
+            .prompts(&env, &mut StepContext::evaluation(rng))?;
         let text = eval_text_features(
             &env,
             &prompts,
@@ -523,10 +523,7 @@ pub fn train(
             };
             let prompts = run.method.prompts(
                 &env,
-                &mut StepContext {
-                    train: true,
-                    rng: step_rng,
-                },
+                &mut StepContext::training(indices.len(), step_rng),
             )?;
             let result = train_step(
                 &env,

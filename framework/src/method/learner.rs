@@ -45,8 +45,31 @@ pub struct Footprint {
 pub struct StepContext<'a> {
     /// Training (dropout active) or evaluation.
     pub train: bool,
+    /// Images in this step's batch. Per-image randomness (VPT's prompt dropout draws one mask
+    /// per image, as the reference does) needs it in training; it may be 0 in evaluation.
+    pub batch: usize,
     /// The run's seeded generator (dropout masks, noise).
     pub rng: &'a mut Rng,
+}
+
+impl<'a> StepContext<'a> {
+    /// A training step over `batch` images.
+    pub fn training(batch: usize, rng: &'a mut Rng) -> Self {
+        Self {
+            train: true,
+            batch,
+            rng,
+        }
+    }
+
+    /// An evaluation step (no dropout, no per-image randomness).
+    pub fn evaluation(rng: &'a mut Rng) -> Self {
+        Self {
+            train: false,
+            batch: 0,
+            rng,
+        }
+    }
 }
 
 /// Maps normalised image features `(batch, embed_dim)` to per-image context
@@ -67,6 +90,10 @@ pub enum TextPrompts {
         /// Rows `[1, 1 + n)` replaced before the given text layers (MaPLe).
         deep: DeepPrompts,
     },
+    /// Class features computed by the method itself, `(classes, embed_dim)`, without a graph:
+    /// e.g. a zero-shot template ensemble (per class, the normalised mean of the normalised
+    /// features of every template), which no single token sequence expresses.
+    Features(Tensor),
     /// Context computed from each image's (normalised) features: `context(features)` returns
     /// `(batch, n_ctx, width)`.
     Conditional {
@@ -115,6 +142,11 @@ pub trait PromptLearner: Send + Sync {
     /// (drawing from `rng`); later calls (e.g. a target task after source training) keep the
     /// parameters and rebuild only class-dependent state.
     fn bind(&mut self, env: &ModelEnv<'_>, classnames: &[String], rng: &mut Rng) -> Result<()>;
+
+    /// Zero-shot templates (`{}` stands for the class name) of the dataset each class of the
+    /// next [`PromptLearner::bind`] comes from, one list per class. The engine passes them
+    /// before binding; methods that do not use dataset templates ignore them (the default).
+    fn set_class_templates(&mut self, _templates: &[Vec<String>]) {}
 
     /// Trainable tensors under their reference state-dict names (`ctx`, `vpt_embeddings`, ...).
     fn parameters(&self) -> Vec<(String, Var)>;

@@ -8,6 +8,7 @@
 //! the method for extra loss terms ([`PromptLearner::loss_terms`]).
 
 mod context;
+pub mod import;
 mod learner;
 
 pub use context::{ClassTokenPosition, ContextTemplate};

@@ -72,9 +72,9 @@ impl PluginHeader {
             magic: MAGIC,
             abi_version: ABI_VERSION,
             framework_version: padded(env!("CARGO_PKG_VERSION")),
-            rustc_version: padded(env!("MVLPT_RUSTC_VERSION")),
-            fingerprint: padded(env!("MVLPT_BUILD_FINGERPRINT")),
-            features: padded(env!("MVLPT_FEATURES")),
+            rustc_version: padded(env!("BUILD_RUSTC_OF_MVLPT")),
+            fingerprint: padded(env!("BUILD_FINGERPRINT_OF_MVLPT")),
+            features: padded(env!("BUILD_FEATURES_OF_MVLPT")),
         }
     }
 
