@@ -12,6 +12,8 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     // Keep the built-in plugin crates (and their registrations) in the binary.
     mvlpt_methods::link();
+    mvlpt_sampling::link();
+    mvlpt_evaluators::link();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
