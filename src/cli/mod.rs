@@ -1,5 +1,6 @@
 //! Command definitions and dispatch.
 
+mod data;
 mod encode;
 mod tokenize;
 mod zero_shot;
@@ -21,6 +22,8 @@ pub struct Cli {
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Inspect datasets: `data check <experiment>` verifies them on disk.
+    Data(data::Args),
     /// Encode images and texts with a CLIP model into a safetensors file.
     Encode(encode::Args),
     /// Tokenize lines from stdin with the CLIP tokenizer (one JSON array per line).
@@ -33,6 +36,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<()> {
     init_logging(cli.log.as_deref());
     match cli.command {
+        Command::Data(args) => data::run(args),
         Command::Encode(args) => encode::run(args),
         Command::Tokenize(args) => tokenize::run(args),
         Command::ZeroShot(args) => zero_shot::run(args),
