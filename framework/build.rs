@@ -70,9 +70,15 @@ fn main() {
         .map(|f| f.trim_start_matches("CARGO_FEATURE_").to_lowercase())
         .collect();
     // Not MVLPT_*: cargo also sets these when it runs tests, and MVLPT_* is the config layer.
-    println!("cargo:rustc-env=BUILD_FINGERPRINT_OF_MVLPT={}", &digest[..32]);
+    println!(
+        "cargo:rustc-env=BUILD_FINGERPRINT_OF_MVLPT={}",
+        &digest[..32]
+    );
     println!("cargo:rustc-env=BUILD_RUSTC_OF_MVLPT={release}");
-    println!("cargo:rustc-env=BUILD_FEATURES_OF_MVLPT={}", feature_list.join(","));
+    println!(
+        "cargo:rustc-env=BUILD_FEATURES_OF_MVLPT={}",
+        feature_list.join(",")
+    );
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -14,6 +14,7 @@ fn main() -> std::process::ExitCode {
     mvlpt_methods::link();
     mvlpt_sampling::link();
     mvlpt_evaluators::link();
+    mvlpt_datasets::link();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -14,6 +14,7 @@ pub mod model;
 pub mod ops;
 pub mod plugin;
 pub mod rng;
+pub mod suggest;
 
 // Re-exported for the `register_plugin!` macro.
 #[doc(hidden)]

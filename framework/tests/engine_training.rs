@@ -372,10 +372,7 @@ fn gradients_reach_every_prompt_tensor() {
         )
         .unwrap();
     let prompts = method
-        .prompts(
-            &env,
-            &mut StepContext::training(2, &mut rng::seeded(2)),
-        )
+        .prompts(&env, &mut StepContext::training(2, &mut rng::seeded(2)))
         .unwrap();
     let features = rng::normal(
         (2, clip.config.embed_dim),

@@ -1,6 +1,7 @@
 //! Command definitions and dispatch.
 
 mod ckpt;
+mod data;
 mod encode;
 mod forward;
 mod tokenize;
@@ -25,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Prompt checkpoints: average seeds, list tensors.
     Ckpt(ckpt::Args),
+    /// Inspect datasets: `data check <experiment>` verifies them on disk.
+    Data(data::Args),
     /// Encode images and texts with a CLIP model into a safetensors file.
     Encode(encode::Args),
     /// One forward/backward pass of a prompt method: logits, loss and every prompt gradient.
@@ -40,6 +43,7 @@ pub fn run(cli: Cli) -> Result<()> {
     init_logging(cli.log.as_deref());
     match cli.command {
         Command::Ckpt(args) => ckpt::run(args),
+        Command::Data(args) => data::run(args),
         Command::Encode(args) => encode::run(args),
         Command::Forward(args) => forward::run(args),
         Command::Tokenize(args) => tokenize::run(args),

@@ -19,8 +19,9 @@ pub struct ExperimentConfig {
     /// Free text shown in reports.
     #[serde(default)]
     pub description: String,
-    /// Files this one builds on, relative to it; merged before it (later wins).
-    #[serde(default)]
+    /// Files this one builds on, relative to it; merged before it (later wins). A single path
+    /// or a list.
+    #[serde(default, deserialize_with = "one_or_many")]
     pub extends: Vec<String>,
     /// Seed of everything random in the run (prompt init, few-shot sampling, batch order).
     #[serde(default = "default_seed")]
@@ -448,4 +449,18 @@ pub struct SweepConfig {
     /// Seeds: every grid point runs once per seed (sets `seed`).
     #[serde(default)]
     pub seeds: Vec<u64>,
+}
+
+/// Accepts `key = "a"` as well as `key = ["a", "b"]`.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
 }

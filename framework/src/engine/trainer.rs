@@ -521,10 +521,9 @@ pub fn train(
                 tokenizer: &run.tokenizer,
                 device: &run.device,
             };
-            let prompts = run.method.prompts(
-                &env,
-                &mut StepContext::training(indices.len(), step_rng),
-            )?;
+            let prompts = run
+                .method
+                .prompts(&env, &mut StepContext::training(indices.len(), step_rng))?;
             let result = train_step(
                 &env,
                 run.method.as_ref(),

@@ -81,13 +81,7 @@ impl Registry {
             return Ok(entry);
         }
         let names = self.names(kind);
-        let closest = names
-            .iter()
-            .map(|n| (strsim::jaro_winkler(n, name), *n))
-            .filter(|(score, _)| *score > 0.7)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, n)| format!("; did you mean `{n}`?"))
-            .unwrap_or_default();
+        let closest = crate::suggest::did_you_mean(name, names.iter().copied());
         bail!(
             "unknown {kind} plugin `{name}`{closest} (available: {})",
             names.join(", ")
