@@ -1,6 +1,7 @@
 //! The training engine: forward/backward through the frozen towers with the method's prompts,
 //! losses, optimisers, learning-rate schedules.
 
+pub mod experiment;
 pub mod forward;
 pub mod loss;
 pub mod optim;
