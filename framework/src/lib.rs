@@ -1,7 +1,8 @@
 //! The mvlpt host library.
 //!
 //! Everything a prompt-tuning experiment needs apart from the plugins themselves: the CLIP
-//! model on candle (`model`), the data pipeline (`data`) and the evaluation metrics (`eval`).
+//! model on candle (`model`), the data pipeline (`data`), the evaluation metrics (`eval`) and run
+//! directories, sweeps and reports (`run`).
 //! Plugins (methods, datasets, samplers, evaluators) depend only on this crate's public API.
 
 pub mod config;
@@ -14,6 +15,7 @@ pub mod model;
 pub mod ops;
 pub mod plugin;
 pub mod rng;
+pub mod run;
 pub mod suggest;
 
 // Re-exported for the `register_plugin!` macro.

@@ -1,9 +1,13 @@
 //! Command definitions and dispatch.
 
 mod ckpt;
+mod config;
 mod data;
 mod encode;
 mod forward;
+mod plugins;
+mod report;
+mod run;
 mod tokenize;
 mod zero_shot;
 
@@ -36,11 +40,20 @@ pub enum Command {
     Tokenize(tokenize::Args),
     /// Zero-shot classification of images: top-5 classes per image.
     ZeroShot(zero_shot::Args),
+    /// Run an experiment (each run of its sweep) into runs/<name>/<run-id>/.
+    Run(run::Args),
+    /// Inspect an experiment's resolved config.
+    Config(config::Args),
+    /// Mean ± std over seeds of the runs below a directory, as tables (Markdown, CSV, JSON).
+    Report(report::Args),
+    /// Inspect the registered plugins.
+    Plugins(plugins::Args),
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
-    init_logging(cli.log.as_deref());
+    // Console logging, plus each run's log.txt while `mvlpt run` works on it.
+    mvlpt_framework::run::init_logging(cli.log.as_deref())?;
     match cli.command {
         Command::Ckpt(args) => ckpt::run(args),
         Command::Data(args) => data::run(args),
@@ -48,20 +61,34 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Forward(args) => forward::run(args),
         Command::Tokenize(args) => tokenize::run(args),
         Command::ZeroShot(args) => zero_shot::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Config(args) => config::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Plugins(args) => plugins::run(args),
     }
 }
 
-/// Console logging for commands that do not write a run directory.
-fn init_logging(filter: Option<&str>) {
-    let filter = filter
-        .map(str::to_string)
-        .or_else(|| std::env::var("MVLPT_LOG").ok())
-        .unwrap_or_else(|| "info".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+/// A table with columns padded to their widest cell, two spaces apart.
+fn aligned<const N: usize>(headers: &[&str; N], rows: &[[&str; N]]) -> String {
+    let mut widths = headers.map(|h| h.chars().count());
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[&str; N]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, &w)| format!("{cell:<w$}"))
+            .collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(headers);
+    for row in rows {
+        out.push_str(&line(row));
+    }
+    out
 }
 
 /// Options shared by commands that load a model.

@@ -46,7 +46,7 @@ pub(crate) fn describe_source(metadata: &figment::Metadata, path: &[String]) -> 
     match &metadata.source {
         Some(Source::File(path)) => format!("file {}", path.display()),
         Some(Source::Custom(s)) => s.clone(),
-        Some(Source::Code(loc)) => format!("built-in defaults ({}:{})", loc.file(), loc.line()),
+        Some(Source::Code(_)) => "built-in defaults".into(),
         _ => metadata.name.to_string(),
     }
 }

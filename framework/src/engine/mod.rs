@@ -3,6 +3,7 @@
 
 pub mod checkpoint;
 pub mod data;
+pub mod experiment;
 pub mod forward;
 pub mod loss;
 pub mod optim;

@@ -68,7 +68,7 @@ fn stream_seed(seed: u64, stream: u64) -> u64 {
 }
 
 /// Builds the configured evaluator.
-fn evaluator(loaded: &LoadedConfig, registry: &Registry) -> Result<Box<dyn Evaluator>> {
+pub fn evaluator(loaded: &LoadedConfig, registry: &Registry) -> Result<Box<dyn Evaluator>> {
     let name = &loaded.config.eval.evaluator;
     let Factory::Evaluator(factory) = registry.factory(PluginKind::Evaluator, name)? else {
         bail!("plugin `{name}` is not an evaluator");

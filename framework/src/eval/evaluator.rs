@@ -36,6 +36,12 @@ pub trait Evaluator: Send + Sync {
     /// Computes the metrics of a split.
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<EvalReport>;
 
+    /// One unit of the reported values as a fraction: 1.0 for values in [0, 1], 0.01 for
+    /// percentages. Run results and reports store fractions.
+    fn unit(&self) -> f64 {
+        1.0
+    }
+
     /// The target representation the evaluator expects.
     fn target_kind(&self, multilabel: bool) -> TargetKind {
         if multilabel {

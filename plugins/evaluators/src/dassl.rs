@@ -113,6 +113,10 @@ fn mean(values: impl ExactSizeIterator<Item = f64>) -> f64 {
 }
 
 impl Evaluator for DasslEvaluator {
+    fn unit(&self) -> f64 {
+        0.01
+    }
+
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<EvalReport> {
         ensure!(
             !input.tasks.is_empty(),

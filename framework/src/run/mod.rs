@@ -1,0 +1,33 @@
+//! Runs: where an experiment's outputs live and how a sweep of them is driven and summarised.
+//!
+//! Every run gets a directory `runs/<experiment>/<run-id>/` whose id is a hash of the resolved
+//! config, so the same config always lands in the same place. The directory holds the resolved
+//! config and the provenance of each value, an environment record, `log.txt`, `metrics.jsonl`,
+//! checkpoints, `result.json` and, written last, `COMPLETE`. Every file except the append-only
+//! logs is written atomically (write to a temporary file, then rename).
+//!
+//! - [`RunDir`]: the directory and its files; [`MetricsLog`]: the append-only metrics.
+//! - [`init_logging`] / [`init_run_logging`]: console logging plus a per-run `log.txt`.
+//! - [`Progress`]: a progress bar on a terminal, periodic log lines elsewhere.
+//! - [`expand_sweep`]: the `[sweep]` table as a list of runs ([`RunSpec`]).
+//! - [`plan_runs`] / [`check_plans`] / [`execute_runs`]: what `mvlpt run` does for every run of an experiment.
+//! - [`report`]: mean ± std over seeds of the results below a directory.
+
+mod dir;
+mod environment;
+mod logging;
+mod metrics;
+mod progress;
+pub mod report;
+mod runner;
+mod sweep;
+
+pub use dir::{resolved_provenance, run_id, RunDir, RunState};
+pub use environment::EnvironmentRecord;
+pub use logging::{init_logging, init_run_logging, RunLogGuard};
+pub use metrics::MetricsLog;
+pub use progress::{format_duration, Progress, ProgressMode};
+pub use runner::{
+    check_plans, execute_runs, plan_runs, validate_plugins, Engine, Outcome, PlannedRun, RunReport,
+};
+pub use sweep::{expand_sweep, RunSpec};

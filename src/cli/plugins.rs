@@ -1,0 +1,81 @@
+//! `mvlpt plugins list`: every plugin this binary knows, with its kind, origin and version.
+
+use anyhow::Result;
+use mvlpt_framework::plugin::Registry;
+use serde::Serialize;
+
+/// Arguments of `mvlpt plugins`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    command: PluginsCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum PluginsCommand {
+    /// List plugins: name, kind, origin (built-in or library file), version, description.
+    List {
+        /// Print JSON (an array of objects) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The registry commands work with: every built-in plugin. Dynamically loaded plugin
+/// libraries (`plugins.paths`, `MVLPT_PLUGIN_PATH`) are added here by the plugin loader.
+pub fn load_registry() -> Result<Registry> {
+    Registry::builtin()
+}
+
+/// One row of the listing.
+#[derive(Serialize)]
+struct Row {
+    name: String,
+    kind: String,
+    origin: String,
+    version: String,
+    description: String,
+}
+
+/// Runs `mvlpt plugins`.
+pub fn run(args: Args) -> Result<()> {
+    let PluginsCommand::List { json } = args.command;
+    let registry = load_registry()?;
+    let rows: Vec<Row> = registry
+        .entries()
+        .map(|entry| Row {
+            name: entry.plugin.name.to_string(),
+            kind: entry.plugin.factory.kind().to_string(),
+            origin: entry.origin.to_string(),
+            version: entry.plugin.version.to_string(),
+            description: entry.plugin.description.to_string(),
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let table: Vec<[&str; 5]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.name.as_str(),
+                r.kind.as_str(),
+                r.origin.as_str(),
+                r.version.as_str(),
+                r.description.as_str(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        super::aligned(
+            &["name", "kind", "origin", "version", "description"],
+            &table
+        )
+    );
+    if rows.is_empty() {
+        println!("(no plugins registered)");
+    }
+    Ok(())
+}
