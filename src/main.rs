@@ -10,6 +10,8 @@ mod cli;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // Keep the built-in plugin crates (and their registrations) in the binary.
+    mvlpt_synthetic::link();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
