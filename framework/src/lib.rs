@@ -13,6 +13,7 @@ pub mod method;
 pub mod model;
 pub mod ops;
 pub mod plugin;
+pub mod pretrain;
 pub mod rng;
 
 // Re-exported for the `register_plugin!` macro.
