@@ -1,6 +1,7 @@
 //! Command definitions and dispatch.
 
 mod encode;
+mod pretrain;
 mod tokenize;
 mod zero_shot;
 
@@ -27,6 +28,9 @@ pub enum Command {
     Tokenize(tokenize::Args),
     /// Zero-shot classification of images: top-5 classes per image.
     ZeroShot(zero_shot::Args),
+    /// Contrastive pretraining of a whole CLIP from a recipe (resumable), or `--eval-only`
+    /// zero-shot accuracy of a model on the recipe's tasks.
+    Pretrain(pretrain::Args),
 }
 
 /// Runs a parsed command line.
@@ -36,6 +40,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Encode(args) => encode::run(args),
         Command::Tokenize(args) => tokenize::run(args),
         Command::ZeroShot(args) => zero_shot::run(args),
+        Command::Pretrain(args) => pretrain::run(args),
     }
 }
 
