@@ -15,6 +15,7 @@ fn main() -> std::process::ExitCode {
     mvlpt_sampling::link();
     mvlpt_evaluators::link();
     mvlpt_datasets::link();
+    mvlpt_synthetic::link();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -14,6 +14,7 @@ pub mod method;
 pub mod model;
 pub mod ops;
 pub mod plugin;
+pub mod pretrain;
 pub mod rng;
 pub mod run;
 pub mod suggest;

@@ -6,6 +6,7 @@ mod data;
 mod encode;
 mod forward;
 mod plugins;
+mod pretrain;
 mod report;
 mod run;
 mod tokenize;
@@ -48,6 +49,9 @@ pub enum Command {
     Report(report::Args),
     /// Inspect the registered plugins.
     Plugins(plugins::Args),
+    /// Contrastive pretraining of a whole CLIP from a recipe (resumable), or `--eval-only`
+    /// zero-shot accuracy of a model on the recipe's tasks.
+    Pretrain(pretrain::Args),
 }
 
 /// Runs a parsed command line.
@@ -65,6 +69,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Config(args) => config::run(args),
         Command::Report(args) => report::run(args),
         Command::Plugins(args) => plugins::run(args),
+        Command::Pretrain(args) => pretrain::run(args),
     }
 }
 
