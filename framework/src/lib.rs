@@ -4,6 +4,7 @@
 //! model on candle (`model`), the data pipeline (`data`) and the evaluation metrics (`eval`).
 //! Plugins (methods, datasets, samplers, evaluators) depend only on this crate's public API.
 
+pub mod bench;
 pub mod data;
 pub mod eval;
 pub mod io;
