@@ -162,3 +162,89 @@ fn a_library_that_is_not_a_plugin_is_refused() {
     let err = Registry::with_libraries(&[text]).unwrap_err().to_string();
     assert!(err.contains("not a shared library"), "{err}");
 }
+
+/// `mvlpt plugins list` shows the loaded library as the plugin's origin, and `mvlpt run` trains
+/// KgCoOp from it through the ordinary experiment path: run directory, metrics with the
+/// plugin's own loss term, result.
+#[test]
+fn mvlpt_run_trains_the_kgcoop_plugin_like_a_built_in_method() {
+    let lib = kgcoop_library();
+    let dir = scratch("kgcoop-run");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let experiment = dir.join("kgcoop.toml");
+    std::fs::write(
+        &experiment,
+        format!(
+            r#"name = "kgcoop-tiny"
+[plugins]
+paths = [{lib:?}]
+[model]
+source = "random:tiny"
+[data]
+dataset = "synthetic_shape"
+fewshot = "dassl"
+shots = 2
+batch_size = 4
+[data.synthetic_shape]
+train_size = 60
+val_size = 12
+test_size = 12
+[method]
+name = "kgcoop"
+[method.kgcoop]
+n_ctx = 2
+lambda = 8.0
+[train]
+epochs = 2
+lr = 0.01
+[output]
+runs_dir = {runs:?}
+"#,
+            runs = dir.join("runs"),
+        ),
+    )
+    .unwrap();
+    let mvlpt = env!("CARGO_BIN_EXE_mvlpt");
+    let list = std::process::Command::new(mvlpt)
+        .args(["plugins", "list"])
+        .env("MVLPT_PLUGIN_PATH", &lib)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&list.stdout).to_string();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("kgcoop "))
+        .unwrap_or_else(|| panic!("kgcoop not listed:\n{text}"));
+    assert!(
+        line.contains("method") && line.contains("libmvlpt_kgcoop.so"),
+        "{line}"
+    );
+
+    let output = std::process::Command::new(mvlpt)
+        .arg("run")
+        .arg(&experiment)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let runs = dir.join("runs/kgcoop-tiny");
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .expect("a run directory");
+    assert!(run.join("COMPLETE").is_file());
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("result.json")).unwrap()).unwrap();
+    assert_eq!(result["method"], "kgcoop");
+    assert_eq!(result["epochs"], 2);
+    let test = result["test"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&test), "{test}");
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert!(
+        metrics.contains("kg"),
+        "the plugin's loss term is logged:\n{metrics}"
+    );
+    assert!(runs.join("report.png").is_file());
+}

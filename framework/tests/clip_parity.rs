@@ -76,6 +76,15 @@ fn openai_layout_matches_open_clip() {
 }
 
 #[test]
+fn full_sequence_text_tower_matches_open_clip() {
+    // Without the cut after the last end-of-text token the tower runs every position, as
+    // open_clip does; the features must not change.
+    let mut clip = load_clip(fixture("openai").to_str().unwrap(), &LoadOptions::default()).unwrap();
+    clip.text.cut_after_eot = false;
+    check_against_reference(&clip);
+}
+
+#[test]
 fn hugging_face_layout_matches_open_clip() {
     let clip = load_clip(fixture("hf").to_str().unwrap(), &LoadOptions::default()).unwrap();
     check_against_reference(&clip);

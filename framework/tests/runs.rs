@@ -682,7 +682,9 @@ fn the_report_gives_mean_and_sample_std_over_seeds_and_method_averages() {
 
     // The written files carry the same numbers.
     let written = report.write(&root).unwrap();
-    assert_eq!(written.len(), 3);
+    assert_eq!(written.len(), 4);
+    let png = std::fs::read(root.join("report.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "report.png is a PNG");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("report.json")).unwrap()).unwrap();
     assert_eq!(json["groups"].as_array().unwrap().len(), 4);

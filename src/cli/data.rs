@@ -74,7 +74,7 @@ fn check(args: &CheckArgs) -> Result<()> {
             root.display()
         );
     }
-    let registry = Registry::builtin()?;
+    let registry = super::plugins::load_registry(Some(&loaded))?;
     let mut problems = 0;
     for name in &names {
         println!("dataset {name}");
@@ -107,7 +107,7 @@ fn build(
         bail!("plugin {name} is not a dataset");
     };
     factory(&DatasetContext {
-        section: loaded.section(&format!("data.{name}")),
+        section: loaded.section(format!("data.{name}")),
         root: root.to_path_buf(),
     })
 }

@@ -14,7 +14,7 @@ use mvlpt_framework::method::import::read_prompt_tensors;
 use mvlpt_framework::method::{ModelEnv, PromptLearner, StepContext};
 use mvlpt_framework::model::tokenizer::ClipTokenizer;
 use mvlpt_framework::model::{load_model, parse_device, parse_dtype, Clip, LoadOptions};
-use mvlpt_framework::plugin::{Factory, PluginKind, Registry};
+use mvlpt_framework::plugin::{Factory, PluginKind};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -76,11 +76,11 @@ fn load_config(method: &str, sets: &[String]) -> Result<LoadedConfig> {
 /// The method plugin named by the config, built from its options table.
 fn build_method(config: &LoadedConfig) -> Result<Box<dyn PromptLearner>> {
     let name = &config.config.method.name;
-    let registry = Registry::builtin()?;
+    let registry = super::plugins::load_registry(Some(config))?;
     let Factory::Method(factory) = registry.factory(PluginKind::Method, name)? else {
         bail!("plugin `{name}` is not a method");
     };
-    factory(&config.section(&format!("method.{name}")))
+    factory(&config.section(format!("method.{name}")))
         .with_context(|| format!("building method `{name}` from [method.{name}]"))
 }
 

@@ -1,5 +1,6 @@
 //! Command definitions and dispatch.
 
+mod bench;
 mod ckpt;
 mod config;
 mod data;
@@ -29,6 +30,8 @@ pub struct Cli {
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Benchmarks: `bench step` times one training step (JSON report).
+    Bench(bench::Args),
     /// Prompt checkpoints: average seeds, list tensors.
     Ckpt(ckpt::Args),
     /// Inspect datasets: `data check <experiment>` verifies them on disk.
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> Result<()> {
     // Console logging, plus each run's log.txt while `mvlpt run` works on it.
     mvlpt_framework::run::init_logging(cli.log.as_deref())?;
     match cli.command {
+        Command::Bench(args) => bench::run(args),
         Command::Ckpt(args) => ckpt::run(args),
         Command::Data(args) => data::run(args),
         Command::Encode(args) => encode::run(args),

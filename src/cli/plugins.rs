@@ -1,8 +1,10 @@
 //! `mvlpt plugins list`: every plugin this binary knows, with its kind, origin and version.
 
 use anyhow::Result;
+use mvlpt_framework::config::LoadedConfig;
 use mvlpt_framework::plugin::Registry;
 use serde::Serialize;
+use std::path::PathBuf;
 
 /// Arguments of `mvlpt plugins`.
 #[derive(clap::Args, Debug)]
@@ -21,10 +23,20 @@ enum PluginsCommand {
     },
 }
 
-/// The registry commands work with: every built-in plugin. Dynamically loaded plugin
-/// libraries (`plugins.paths`, `MVLPT_PLUGIN_PATH`) are added here by the plugin loader.
-pub fn load_registry() -> Result<Registry> {
-    Registry::builtin()
+/// The registry commands work with: every built-in plugin plus the plugin libraries named by
+/// the experiment's `plugins.paths` (relative to its file) and by `MVLPT_PLUGIN_PATH`.
+pub fn load_registry(config: Option<&LoadedConfig>) -> Result<Registry> {
+    let paths: Vec<PathBuf> = config
+        .map(|c| {
+            c.config
+                .plugins
+                .paths
+                .iter()
+                .map(|p| c.resolve_path(p))
+                .collect()
+        })
+        .unwrap_or_default();
+    Registry::with_libraries(&paths)
 }
 
 /// One row of the listing.
@@ -40,7 +52,7 @@ struct Row {
 /// Runs `mvlpt plugins`.
 pub fn run(args: Args) -> Result<()> {
     let PluginsCommand::List { json } = args.command;
-    let registry = load_registry()?;
+    let registry = load_registry(None)?;
     let rows: Vec<Row> = registry
         .entries()
         .map(|entry| Row {

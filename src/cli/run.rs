@@ -23,7 +23,7 @@ pub struct Args {
 /// Runs `mvlpt run`.
 pub fn run(args: Args) -> Result<()> {
     let base = args.experiment.load()?;
-    let registry = load_registry()?;
+    let registry = load_registry(Some(&base))?;
     let plans = plan_runs(&base, &registry)?;
     if args.dry_run {
         let rows: Vec<[String; 5]> = plans
@@ -71,8 +71,30 @@ pub fn run(args: Args) -> Result<()> {
         );
         println!("    {}", report.path.display());
     }
+    write_experiment_report(&base)?;
     if failed > 0 {
         bail!("{failed} of {} runs failed", reports.len());
+    }
+    Ok(())
+}
+
+/// Prints the experiment's table (mean ± std over seeds of its complete runs) and writes
+/// `report.md`, `.csv`, `.json` and `.png` into its directory `runs/<name>/`.
+fn write_experiment_report(base: &mvlpt_framework::config::LoadedConfig) -> Result<()> {
+    use mvlpt_framework::run::report::{aggregate, collect};
+    let root = base.config.output.runs_dir.join(&base.config.name);
+    if !root.is_dir() {
+        return Ok(());
+    }
+    let collection = collect(&root, None)?;
+    if collection.records.is_empty() {
+        return Ok(());
+    }
+    let report = aggregate(&collection.records, "test")?;
+    println!();
+    print!("{}", report.to_text());
+    for path in report.write(&root)? {
+        println!("wrote {}", path.display());
     }
     Ok(())
 }

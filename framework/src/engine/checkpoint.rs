@@ -126,15 +126,26 @@ pub fn prompts_path(run_dir: &Path) -> PathBuf {
 }
 
 /// Reads prompt tensors from a `.safetensors` file, a run directory (its `prompts.safetensors`)
-/// or a reference PyTorch checkpoint directory is not handled here (see the method importer).
+/// or a reference PyTorch checkpoint (`model-best.pth.tar`, imported under the reference
+/// tensor names; see [`crate::method::import`]).
 pub fn load_prompts(source: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
     let file = if source.is_dir() {
         prompts_path(source)
     } else {
         source.to_path_buf()
     };
-    candle_core::safetensors::load(&file, device)
-        .with_context(|| format!("reading prompts from {}", file.display()))
+    if !file.is_file() {
+        anyhow::bail!(
+            "prompt checkpoint {} not found (expected a prompts.safetensors file, a run \
+             directory holding one, or a reference .pth.tar)",
+            file.display()
+        );
+    }
+    crate::method::import::read_prompt_tensors(&file)
+        .with_context(|| format!("reading prompts from {}", file.display()))?
+        .into_iter()
+        .map(|(name, tensor)| Ok((name, tensor.to_device(device)?)))
+        .collect()
 }
 
 /// Element-wise mean of prompt tensors from several sources (files or run directories), as the

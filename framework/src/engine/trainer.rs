@@ -499,6 +499,8 @@ pub fn train(
         let batches = sampler.batches(&metas, config.data.batch_size, config.seed, epoch)?;
         let train_cached = run.cached_features(Split::Train)?;
         let (mut loss_sum, mut correct, mut seen, mut steps) = (0f64, 0usize, 0usize, 0usize);
+        // The method's own loss terms (e.g. a regulariser), summed like the loss.
+        let mut term_sums: std::collections::BTreeMap<String, f64> = Default::default();
         let mut waited = 0.0;
         let mut process = |run: &mut Run<'_>,
                            indices: &[usize],
@@ -545,6 +547,9 @@ pub fn train(
             }
             optim.step(&result.grads, lr)?;
             loss_sum += result.loss * indices.len() as f64;
+            for (name, value) in &result.terms {
+                *term_sums.entry(name.clone()).or_default() += value * indices.len() as f64;
+            }
             let predictions: Vec<u32> = result
                 .logits
                 .argmax(1)?
@@ -602,6 +607,9 @@ pub fn train(
             "steps": steps,
             "data_wait_seconds": waited,
         });
+        for (name, sum) in &term_sums {
+            record[format!("loss_{name}")] = serde_json::json!(sum / seen.max(1) as f64);
+        }
         let evaluate_now = select_best
             && ((epoch + 1) % config.train.eval_every == 0 || epoch + 1 == config.train.epochs);
         if evaluate_now {

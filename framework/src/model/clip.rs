@@ -81,6 +81,7 @@ impl Clip {
             )?,
             ln_final: layer_norm(tensors, "ln_final", t.width, dtype)?,
             projection: transposed_projection(tensors, "text_projection", t.width, e, dtype)?,
+            cut_after_eot: true,
         };
         let logit_scale = tensors.take("logit_scale", &[])?.to_dtype(DType::F32)?;
         Ok(Self {

@@ -23,6 +23,10 @@ pub struct TextEncoder {
     pub ln_final: LayerNorm,
     /// Projection into the joint space, stored as a linear weight `(embed_dim, width)`.
     pub projection: Linear,
+    /// Cut each batch after its last end-of-text position before the blocks (default `true`).
+    /// The result is the same either way (attention is causal); `false` runs the full sequence,
+    /// as PyTorch's CLIP does, for like-for-like benchmarks.
+    pub cut_after_eot: bool,
 }
 
 impl TextEncoder {
@@ -38,7 +42,7 @@ impl TextEncoder {
     ///
     /// Because attention is causal, no position after the last end-of-text token can influence
     /// a pooled feature, so the sequence is cut there first: an exact saving (prompts of a few
-    /// words use a fraction of the 77 positions). `deep` replaces rows `[1, 1 + n)` before the
+    /// words use a fraction of the 77 positions); [`TextEncoder::cut_after_eot`] turns it off. `deep` replaces rows `[1, 1 + n)` before the
     /// given layers (MaPLe-style deep text prompts).
     pub fn forward(
         &self,
@@ -59,13 +63,17 @@ impl TextEncoder {
                 self.config.context_length
             );
         }
-        let used = eot.iter().map(|&p| p + 1).max().unwrap_or(1);
-        if used > len {
+        let last_eot = eot.iter().copied().max().unwrap_or(0);
+        if last_eot >= len {
             candle_core::bail!(
-                "text encoder: end-of-text position {} is outside sequences of length {len}",
-                used - 1
+                "text encoder: end-of-text position {last_eot} is outside sequences of length {len}"
             );
         }
+        let used = if self.cut_after_eot {
+            last_eot + 1
+        } else {
+            len
+        };
         let x = embeddings.narrow(1, 0, used)?;
         let positions = self
             .positional_embedding

@@ -11,8 +11,9 @@
 //! - [`Progress`]: a progress bar on a terminal, periodic log lines elsewhere.
 //! - [`expand_sweep`]: the `[sweep]` table as a list of runs ([`RunSpec`]).
 //! - [`plan_runs`] / [`check_plans`] / [`execute_runs`]: what `mvlpt run` does for every run of an experiment.
-//! - [`report`]: mean ± std over seeds of the results below a directory.
+//! - [`report`]: mean ± std over seeds of the results below a directory; [`chart`]: its bar chart.
 
+pub mod chart;
 mod dir;
 mod environment;
 mod logging;

@@ -628,16 +628,18 @@ impl Report {
         lines.concat()
     }
 
-    /// Writes `report.md`, `report.csv` and `report.json` (raw fractions) into `dir`,
-    /// atomically; returns their paths.
+    /// Writes `report.md`, `report.csv`, `report.json` (raw fractions) and the bar chart
+    /// `report.png` into `dir`, atomically; returns their paths.
     pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         let markdown = dir.join("report.md");
         let csv = dir.join("report.csv");
         let json = dir.join("report.json");
+        let chart = dir.join("report.png");
         write_atomic(&markdown, self.to_markdown().as_bytes())?;
         write_atomic(&csv, self.to_csv().as_bytes())?;
         write_json_atomic(&json, self)?;
-        Ok(vec![markdown, csv, json])
+        super::chart::write_chart(self, &chart)?;
+        Ok(vec![markdown, csv, json, chart])
     }
 }
 

@@ -43,7 +43,7 @@ pub fn build_at(root: &Path, name: &str, sets: &[&str]) -> Result<Box<dyn Datase
         panic!("{name} is not a dataset plugin");
     };
     factory(&DatasetContext {
-        section: loaded.section(&format!("data.{name}")),
+        section: loaded.section(format!("data.{name}")),
         root: root.to_path_buf(),
     })
 }

@@ -69,7 +69,7 @@ pub fn build(sets: &[String]) -> anyhow::Result<Box<dyn PromptLearner>> {
     let Factory::Method(factory) = registry.factory(PluginKind::Method, &name)? else {
         anyhow::bail!("{name} is not a method");
     };
-    factory(&config.section(&format!("method.{name}")))
+    factory(&config.section(format!("method.{name}")))
 }
 
 /// Largest absolute difference between two tensors of the same shape.
