@@ -188,11 +188,50 @@ runs_dir = {runs:?}
         "the overall value is the mean over tasks"
     );
 
-    // The report splits the multitask run into one row per task.
-    let output = mvlpt(&["report", runs.join("target").to_str().unwrap()]);
+    // The report splits the multitask run into one row per task, and lays it out like the
+    // paper's tables: datasets as columns, then averages over named subsets.
+    let layout = dir.path().join("layout.toml");
+    std::fs::write(
+        &layout,
+        "columns = [\"synthetic_position\", \"synthetic_count\", \"synthetic_digit\"]\n\
+         [averages]\n\"both\" = [\"synthetic_position\", \"synthetic_count\"]\n\
+         \"three\" = [\"synthetic_position\", \"synthetic_count\", \"synthetic_digit\"]\n",
+    )
+    .unwrap();
+    let output = mvlpt(&[
+        "report",
+        runs.join("target").to_str().unwrap(),
+        "--layout",
+        layout.to_str().unwrap(),
+    ]);
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(
         text.contains("coop (multitask)") && text.contains("synthetic_count"),
         "{text}"
+    );
+    let table = std::fs::read_to_string(runs.join("target/table.md")).unwrap();
+    let row = table
+        .lines()
+        .find(|l| l.contains("coop (multitask)"))
+        .unwrap_or_else(|| panic!("{table}"));
+    let cells: Vec<&str> = row
+        .split('|')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    let pct = |v: f64| format!("{:.2}", 100.0 * v);
+    // method, shots, position, count, digit (no run), both, three (2 of 3 present)
+    assert_eq!(
+        cells,
+        [
+            "coop (multitask)".to_string(),
+            "2".into(),
+            pct(per_task[1]),
+            pct(per_task[0]),
+            "-".into(),
+            pct((per_task[0] + per_task[1]) / 2.0),
+            "2/3".into(),
+        ],
+        "{table}"
     );
 }

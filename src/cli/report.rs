@@ -4,7 +4,7 @@
 use super::config::find_experiment;
 use anyhow::{bail, Result};
 use mvlpt_framework::config::LoadedConfig;
-use mvlpt_framework::run::report::{aggregate, collect};
+use mvlpt_framework::run::report::{aggregate, collect, TableLayout};
 use std::path::PathBuf;
 
 /// Arguments of `mvlpt report`.
@@ -21,6 +21,10 @@ pub struct Args {
     /// Where to write report.md, report.csv and report.json (default: the runs directory).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Also lay the results out as a paper table (datasets as columns, named averages), e.g.
+    /// experiments/paper/elevater-table.toml; printed and written as table.md.
+    #[arg(long)]
+    layout: Option<PathBuf>,
 }
 
 /// Runs `mvlpt report`.
@@ -43,6 +47,13 @@ pub fn run(args: Args) -> Result<()> {
     print!("{}", report.to_text());
     let out = args.out.unwrap_or(root);
     for path in report.write(&out)? {
+        tracing::info!("wrote {}", path.display());
+    }
+    if let Some(layout) = &args.layout {
+        let table = report.layout_markdown(&TableLayout::load(layout)?);
+        println!("\n{table}");
+        let path = out.join("table.md");
+        mvlpt_framework::io::write_atomic(&path, table.as_bytes())?;
         tracing::info!("wrote {}", path.display());
     }
     Ok(())

@@ -20,6 +20,8 @@ pub struct LabelSpace {
     pub tasks: Vec<TaskSpan>,
     /// Whether any task is multi-label (targets become multi-hot rows).
     pub multilabel: bool,
+    /// The zero-shot templates of each class's dataset (for methods that use them).
+    pub class_templates: Vec<Vec<String>>,
 }
 
 /// Everything data-related a run needs.
@@ -165,6 +167,7 @@ pub fn build_run_data(
     let protocol = protocol_factory(&loaded.section(format!("data.{}", config.data.fewshot)))?;
     let mut datasets: Vec<Arc<dyn Dataset>> = Vec::new();
     let (mut classnames, mut tasks, mut notes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut class_templates: Vec<Vec<String>> = Vec::new();
     let (mut train_pipelines, mut test_pipelines) = (Vec::new(), Vec::new());
     let mut multilabel = false;
     for name in task_names(config)? {
@@ -172,6 +175,7 @@ pub fn build_run_data(
         let info = dataset.info().clone();
         let start = classnames.len();
         classnames.extend(info.classnames.iter().cloned());
+        class_templates.extend(info.classnames.iter().map(|_| info.templates.clone()));
         tasks.push(TaskSpan {
             name: name.clone(),
             start,
@@ -273,6 +277,7 @@ pub fn build_run_data(
             classnames,
             tasks,
             multilabel,
+            class_templates,
         },
         train: set(train),
         val: set(val),

@@ -360,6 +360,7 @@ pub fn train(
     let mut method = build_method(loaded, registry)?;
     let tokenizer = ClipTokenizer::new();
     let mut init_rng = rng::seeded(stream_seed(config.seed, 1));
+    method.set_class_templates(&data.space.class_templates);
     method.bind(
         &ModelEnv {
             clip: &clip,

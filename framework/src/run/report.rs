@@ -643,6 +643,111 @@ impl Report {
     }
 }
 
+/// A paper-style table: one row per method × shots, one column per dataset in a fixed order,
+/// then columns averaging named subsets of them (e.g. the 20 ELEVATER datasets and the 12 that
+/// do not overlap MVLPT's source datasets). Read from a TOML file:
+///
+/// ```toml
+/// columns = ["cifar-10", "cifar-100", ...]
+/// [averages]
+/// "average (20)" = ["cifar-10", "cifar-100", ...]
+/// ```
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableLayout {
+    /// Dataset (task) columns, in order.
+    pub columns: Vec<String>,
+    /// Named averages over subsets of datasets, in order.
+    #[serde(default)]
+    pub averages: Vec<(String, Vec<String>)>,
+}
+
+impl TableLayout {
+    /// Reads a layout file.
+    pub fn load(path: &Path) -> Result<Self> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            columns: Vec<String>,
+            #[serde(default)]
+            averages: toml::Table,
+        }
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading table layout {}", path.display()))?;
+        let file: File = toml::from_str(&text)
+            .with_context(|| format!("parsing table layout {}", path.display()))?;
+        let mut averages = Vec::new();
+        for (name, value) in file.averages {
+            let members: Vec<String> = value.try_into().with_context(|| {
+                format!(
+                    "{}: averages.{name} must be a list of dataset names",
+                    path.display()
+                )
+            })?;
+            averages.push((name, members));
+        }
+        Ok(Self {
+            columns: file.columns,
+            averages,
+        })
+    }
+}
+
+impl Report {
+    /// The report laid out by `layout`: each cell is the mean over seeds (in %), `-` where no
+    /// run exists; an average is only given when every member dataset has a value, otherwise
+    /// it shows how many are present (`k/n`).
+    pub fn layout_markdown(&self, layout: &TableLayout) -> String {
+        let mut rows: BTreeMap<(String, usize, Vec<(String, String)>), BTreeMap<&str, f64>> =
+            BTreeMap::new();
+        for g in &self.groups {
+            let key = (
+                g.method.clone(),
+                g.shots,
+                g.variant.clone().into_iter().collect(),
+            );
+            rows.entry(key)
+                .or_default()
+                .insert(g.dataset.as_str(), g.mean);
+        }
+        let mut headers = vec!["method".to_string(), "shots".to_string()];
+        headers.extend(self.variant_keys.iter().cloned());
+        headers.extend(layout.columns.iter().cloned());
+        headers.extend(layout.averages.iter().map(|(name, _)| name.clone()));
+        let table_rows = rows
+            .into_iter()
+            .map(|((method, shots, variant), values)| {
+                let mut cells = vec![method, shots.to_string()];
+                cells.extend(variant.into_iter().map(|(_, v)| v));
+                for column in &layout.columns {
+                    cells.push(
+                        values
+                            .get(column.as_str())
+                            .map_or("-".into(), |v| percent(*v)),
+                    );
+                }
+                for (_, members) in &layout.averages {
+                    let present: Vec<f64> = members
+                        .iter()
+                        .filter_map(|m| values.get(m.as_str()).copied())
+                        .collect();
+                    cells.push(if present.len() == members.len() && !members.is_empty() {
+                        percent(present.iter().sum::<f64>() / present.len() as f64)
+                    } else {
+                        format!("{}/{}", present.len(), members.len())
+                    });
+                }
+                cells
+            })
+            .collect();
+        Table {
+            headers,
+            rows: table_rows,
+        }
+        .to_markdown()
+    }
+}
+
 /// One CSV line (RFC 4180 quoting where needed).
 fn csv_line(cells: &[String]) -> String {
     let quoted: Vec<String> = cells
