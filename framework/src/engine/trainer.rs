@@ -485,6 +485,12 @@ pub fn train(
         .iter()
         .map(|t| (t.start, t.end))
         .collect();
+    if !["best_val", "last"].contains(&config.train.select.as_str()) {
+        bail!(
+            "train.select = {:?}: expected \"best_val\" or \"last\"",
+            config.train.select
+        );
+    }
     let select_best = config.train.select == "best_val"
         && !run.data.val.is_empty()
         && config.train.eval_every > 0;
@@ -498,6 +504,10 @@ pub fn train(
         let epoch_start = Instant::now();
         let lr = schedule.lr(epoch);
         let batches = sampler.batches(&metas, config.data.batch_size, config.seed, epoch)?;
+        let progress = crate::run::Progress::new(
+            format!("epoch {}/{}", epoch + 1, config.train.epochs),
+            batches.len() as u64,
+        );
         let train_cached = run.cached_features(Split::Train)?;
         let (mut loss_sum, mut correct, mut seen, mut steps) = (0f64, 0usize, 0usize, 0usize);
         // The method's own loss terms (e.g. a regulariser), summed like the loss.
@@ -563,6 +573,7 @@ pub fn train(
             }
             seen += indices.len();
             steps += 1;
+            progress.inc(1);
             Ok(())
         };
         match &train_cached {
@@ -600,6 +611,7 @@ pub fn train(
                 waited = stream.waited().as_secs_f64();
             }
         }
+        progress.finish();
         let mut record = serde_json::json!({
             "epoch": epoch + 1,
             "lr": lr,

@@ -49,15 +49,6 @@ pub fn draw(report: &Report) -> RgbImage {
     let groups = &report.groups;
     let slot = 120u32;
     let (left, right, top, bottom) = (70u32, 20u32, 50u32, 70u32);
-    let width = (left + right + slot * groups.len().max(1) as u32).max(640);
-    let height = 440u32;
-    let mut image = RgbImage::from_pixel(width, height, WHITE);
-    let plot_h = height - top - bottom;
-    let y_of = |value: f64| -> u32 {
-        let v = value.clamp(0.0, 1.0);
-        top + plot_h - (v * plot_h as f64).round() as u32
-    };
-
     let title = format!(
         "{}: {} (%), mean and std over seeds",
         experiments(groups),
@@ -67,6 +58,17 @@ pub fn draw(report: &Report) -> RgbImage {
             &report.metric
         }
     );
+    let title_width = left + ADVANCE * title.chars().count() as u32 + right;
+    let width = (left + right + slot * groups.len().max(1) as u32)
+        .max(640)
+        .max(title_width);
+    let height = 440u32;
+    let mut image = RgbImage::from_pixel(width, height, WHITE);
+    let plot_h = height - top - bottom;
+    let y_of = |value: f64| -> u32 {
+        let v = value.clamp(0.0, 1.0);
+        top + plot_h - (v * plot_h as f64).round() as u32
+    };
     text(&mut image, left, 14, &title, INK);
     for tick in 0..=5 {
         let value = tick as f64 / 5.0;
