@@ -55,8 +55,10 @@ def main():
     args = p.parse_args()
 
     if not args.no_build:
-        subprocess.run(["cargo", "build", "--release", "--example", "bench_step",
-                        "-p", "mvlpt-framework"], cwd=ROOT, check=True)
+        # No `-p`: selecting the framework alone resolves dependency features differently from
+        # the workspace's default members and rebuilds every dependency.
+        subprocess.run(["cargo", "build", "--release", "--example", "bench_step"],
+                       cwd=ROOT, check=True)
     ours = target_dir() / "release" / "examples" / "bench_step"
     common = ["--preset", args.preset]
     for name in ["classes", "context-length", "n-ctx", "batch", "warmup", "iterations",
@@ -107,7 +109,7 @@ def print_table(args, reports):
         torch_values = [metric(r, *path) for r in torch]
         if None in ours_values or None in torch_values:
             continue
-        scale = 1e-6 if "RSS" in label else 1.0
+        scale = 1e-6 if label.endswith(" MB") else 1.0
         ratios = [o / t for o, t in zip(ours_values, torch_values)]
         o, t = statistics.median(ours_values) * scale, statistics.median(torch_values) * scale
         print(f"| {label:30} | {o:9.1f} | {t:9.1f} | {o / t:6.2f} | "

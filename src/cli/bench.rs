@@ -53,7 +53,7 @@ struct StepArgs {
     #[arg(long, default_value_t = 32)]
     batch: usize,
     /// Classes per text-tower chunk with a graph (0: all classes in one graph, unchunked).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 128)]
     text_chunk: usize,
     /// Learned context vectors of the fixed CoOp step (without --method).
     #[arg(long, default_value_t = 16)]

@@ -302,7 +302,7 @@ pub struct TrainConfig {
 }
 
 fn default_text_chunk() -> usize {
-    256
+    128
 }
 
 fn default_epochs() -> usize {

@@ -75,6 +75,29 @@ fn encode_context(
         .forward(&embeddings, template.eot(range), deep)?)
 }
 
+/// The same text prompts cut from the autograd graph.
+fn detached(prompts: &TextPrompts) -> TextPrompts {
+    match prompts {
+        TextPrompts::Context {
+            template,
+            ctx,
+            deep,
+        } => TextPrompts::Context {
+            template: template.clone(),
+            ctx: ctx.detach(),
+            deep: crate::model::DeepPrompts {
+                rows: deep.rows.clone(),
+                layers: deep
+                    .layers
+                    .iter()
+                    .map(|l| l.as_ref().map(Tensor::detach))
+                    .collect(),
+            },
+        },
+        other => other.clone(),
+    }
+}
+
 /// Knobs of the forward pass.
 #[derive(Clone, Copy, Debug)]
 pub struct ForwardOptions {
@@ -191,10 +214,12 @@ pub fn train_step(
                 .step_by(options.text_chunk)
                 .map(|s| s..(s + options.text_chunk).min(classes))
                 .collect();
-            // 1. All text features without a graph, as a leaf the head differentiates.
+            // 1. All text features without a graph (the context cut from it, so no chunk keeps
+            // its activations), as a leaf the head differentiates.
+            let untracked = detached(&prompts.text);
             let detached = chunks
                 .iter()
-                .map(|r| Ok(encode_context(&prompts.text, env, r.clone())?.detach()))
+                .map(|r| encode_context(&untracked, env, r.clone()))
                 .collect::<Result<Vec<_>>>()?;
             let leaf = Var::from_tensor(&Tensor::cat(&detached, 0)?)?;
             drop(detached);
