@@ -86,7 +86,7 @@ fn detached(prompts: &TextPrompts) -> TextPrompts {
             template: template.clone(),
             ctx: ctx.detach(),
             deep: crate::model::DeepPrompts {
-                rows: deep.rows.clone(),
+                rows: deep.rows,
                 layers: deep
                     .layers
                     .iter()

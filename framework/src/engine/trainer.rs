@@ -642,6 +642,9 @@ pub fn train(
         }
         record["epoch_seconds"] = serde_json::json!(epoch_start.elapsed().as_secs_f64());
         tracing::info!("epoch {}/{}: {}", epoch + 1, config.train.epochs, record);
+        // Logged before the checkpoint: a crash in between redoes (and logs again) this epoch
+        // rather than losing its record.
+        sink.log_metrics(&record)?;
         let last = epoch + 1 == config.train.epochs;
         if last || (epoch + 1) % config.train.checkpoint_every.max(1) == 0 {
             let (optim_state, optim_steps) = optim.state_tensors();
@@ -658,7 +661,6 @@ pub fn train(
                 .collect();
             checkpoint::save(&ckpt_dir, &record, &current, &optim_state, &best_prompts)?;
         }
-        sink.log_metrics(&record)?;
     }
     // Select the prompts to test.
     if select_best && !best_prompts.is_empty() {

@@ -698,8 +698,8 @@ impl Report {
     /// run exists; an average is only given when every member dataset has a value, otherwise
     /// it shows how many are present (`k/n`).
     pub fn layout_markdown(&self, layout: &TableLayout) -> String {
-        let mut rows: BTreeMap<(String, usize, Vec<(String, String)>), BTreeMap<&str, f64>> =
-            BTreeMap::new();
+        type RowKey = (String, usize, Vec<(String, String)>);
+        let mut rows: BTreeMap<RowKey, BTreeMap<&str, f64>> = BTreeMap::new();
         for g in &self.groups {
             let key = (
                 g.method.clone(),
