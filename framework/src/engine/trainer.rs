@@ -335,6 +335,36 @@ impl Run<'_> {
     }
 }
 
+/// Writes the run's samples as `split.jsonl` (one object per sample: `path`, `labels` as joint
+/// class indices, `split`, and `task` when there are several) and the joint class names as
+/// `classnames.json`, so the exact split can be inspected or re-used with the `manifest`
+/// dataset (`file = "<run>/split.jsonl"`, `classnames_file = "<run>/classnames.json"`,
+/// `data.fewshot = "all"`).
+fn write_split(dir: &Path, data: &super::data::RunData) -> Result<()> {
+    let multitask = data.space.tasks.len() > 1;
+    let mut lines = String::new();
+    for (split, set) in [
+        (Split::Train, &data.train),
+        (Split::Val, &data.val),
+        (Split::Test, &data.test),
+    ] {
+        for (task, sample) in &set.items {
+            let mut row = serde_json::json!({
+                "path": sample.image.to_string(),
+                "labels": sample.labels,
+                "split": split.as_str(),
+            });
+            if multitask {
+                row["task"] = serde_json::json!(data.space.tasks[*task].name);
+            }
+            lines.push_str(&row.to_string());
+            lines.push('\n');
+        }
+    }
+    crate::io::write_atomic(&dir.join("split.jsonl"), lines.as_bytes())?;
+    crate::io::write_json_atomic(&dir.join("classnames.json"), &data.space.classnames)
+}
+
 /// Trains and tests the configured method, writing metrics and checkpoints through `sink`.
 pub fn train(
     loaded: &LoadedConfig,
@@ -346,6 +376,7 @@ pub fn train(
     let clip = build_model(loaded)?;
     let device = clip.text.token_embedding.device().clone();
     let data = build_run_data(loaded, registry, clip.config.vision.image_size)?;
+    write_split(sink.dir(), &data)?;
     for note in &data.notes {
         tracing::info!("{note}");
     }
