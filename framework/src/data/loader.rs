@@ -199,3 +199,73 @@ pub fn load_batch(
         skipped,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::dataset::{DatasetInfo, Split};
+    use crate::eval::metrics::Metric;
+
+    struct Files(DatasetInfo);
+
+    impl Dataset for Files {
+        fn info(&self) -> &DatasetInfo {
+            &self.0
+        }
+        fn samples(&self, _: Split) -> Result<Vec<Sample>> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[test]
+    fn unreadable_images_fail_with_their_name_or_are_skipped_and_counted() {
+        let dir = std::env::temp_dir().join(format!("mvlpt-loader-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (good, bad) = (dir.join("good.png"), dir.join("bad.jpg"));
+        image::RgbImage::from_pixel(8, 8, image::Rgb([10, 200, 30]))
+            .save(&good)
+            .unwrap();
+        std::fs::write(&bad, b"not an image").unwrap();
+        let info = DatasetInfo {
+            name: "files".into(),
+            classnames: vec!["a".into()],
+            templates: Vec::new(),
+            metric: Metric::Accuracy,
+            multilabel: false,
+        };
+        let set = Arc::new(SampleSet {
+            datasets: vec![Arc::new(Files(info))],
+            items: vec![(0, Sample::file(&good, 0)), (0, Sample::file(&bad, 0))],
+        });
+        let options = |on_bad_image| LoaderOptions {
+            pipelines: Arc::new(vec![Pipeline::clip_test(8).unwrap()]),
+            prefetch: 1,
+            on_bad_image,
+            seed: 0,
+            epoch: 0,
+        };
+        let mut failing = BatchStream::start(
+            set.clone(),
+            vec![vec![0, 1]],
+            options(BadImagePolicy::Error),
+        );
+        let error = match failing.next() {
+            Some(Err(e)) => format!("{e:#}"),
+            _ => panic!("an unreadable image must fail the batch"),
+        };
+        assert!(error.contains("bad.jpg"), "{error}");
+
+        let mut skipping = BatchStream::start(set, vec![vec![0, 1]], options(BadImagePolicy::Skip));
+        let batch = skipping.next().unwrap().unwrap();
+        assert_eq!(batch.indices, vec![0]);
+        assert_eq!(batch.images.dims()[0], 1);
+        assert_eq!(batch.skipped.len(), 1);
+        assert_eq!(batch.skipped[0].0, 1);
+        assert!(
+            batch.skipped[0].1.contains("bad.jpg"),
+            "{}",
+            batch.skipped[0].1
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -319,6 +319,9 @@ impl Run<'_> {
                 };
                 for loaded in BatchStream::start(set.clone(), batches, options) {
                     let loaded = loaded?;
+                    for (_, reason) in &loaded.skipped {
+                        tracing::warn!("skipped an unreadable evaluation image: {reason}");
+                    }
                     let pixels = loaded.images.to_device(&self.device)?;
                     let logits = eval_logits(&env, &prompts, ImageInput::Pixels(&pixels), &text)?;
                     consume(&loaded.indices, logits)?;
@@ -543,6 +546,8 @@ pub fn train(
         let (mut loss_sum, mut correct, mut seen, mut steps) = (0f64, 0usize, 0usize, 0usize);
         // The method's own loss terms (e.g. a regulariser), summed like the loss.
         let mut term_sums: std::collections::BTreeMap<String, f64> = Default::default();
+        // Training images dropped under data.on_bad_image = "skip" this epoch.
+        let mut skipped_images = 0usize;
         let mut waited = 0.0;
         let mut process = |run: &mut Run<'_>,
                            indices: &[usize],
@@ -631,6 +636,10 @@ pub fn train(
                 let mut stream = BatchStream::start(run.data.train.clone(), batches, options);
                 for loaded_batch in stream.by_ref() {
                     let loaded_batch = loaded_batch?;
+                    for (_, reason) in &loaded_batch.skipped {
+                        tracing::warn!("skipped an unreadable training image: {reason}");
+                    }
+                    skipped_images += loaded_batch.skipped.len();
                     let pixels = loaded_batch.images.to_device(&run.device)?;
                     process(
                         &mut run,
@@ -651,6 +660,9 @@ pub fn train(
             "steps": steps,
             "data_wait_seconds": waited,
         });
+        if skipped_images > 0 {
+            record["skipped_images"] = serde_json::json!(skipped_images);
+        }
         for (name, sum) in &term_sums {
             record[format!("loss_{name}")] = serde_json::json!(sum / seen.max(1) as f64);
         }
