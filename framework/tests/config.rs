@@ -170,3 +170,48 @@ fn plugin_sections_reject_unknown_keys_with_provenance() {
         .unwrap();
     assert_eq!(absent.n_ctx, 0);
 }
+
+#[test]
+fn relative_paths_resolve_against_the_file_that_set_them() {
+    let _guard = ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempdir("paths");
+    write(&dir, "shared/base.toml", "[data]\nroot = \"../data\"\n");
+    let exp = write(
+        &dir,
+        "exps/deeper/exp.toml",
+        "extends = \"../../shared/base.toml\"\n[method]\ninit_from = \"source.safetensors\"\n",
+    );
+    let loaded = LoadedConfig::load(Some(&exp), &[]).unwrap();
+    let root = loaded.resolve_path_of("data.root", &loaded.config.data.root);
+    assert_eq!(lexical(&root), dir.join("data"));
+    let init = loaded.config.method.init_from.clone().unwrap();
+    assert_eq!(
+        lexical(&loaded.resolve_path_of("method.init_from", Path::new(&init))),
+        dir.join("exps/deeper/source.safetensors")
+    );
+    // A --set value resolves against the experiment file's directory; absolute paths stay.
+    let loaded = LoadedConfig::load(Some(&exp), &sets(&["data.root=\"elsewhere\""])).unwrap();
+    assert_eq!(
+        lexical(&loaded.resolve_path_of("data.root", &loaded.config.data.root)),
+        dir.join("exps/deeper/elsewhere")
+    );
+    assert_eq!(
+        loaded.resolve_path_of("data.root", Path::new("/abs/data")),
+        PathBuf::from("/abs/data")
+    );
+}
+
+/// `a/b/../c` → `a/c`, without touching the file system.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}

@@ -61,7 +61,7 @@ fn check(args: &CheckArgs) -> Result<()> {
     } else {
         data.tasks.clone()
     };
-    let root = loaded.resolve_path(&data.root);
+    let root = loaded.resolve_path_of("data.root", &data.root);
     if !root.is_dir() {
         let source = loaded
             .provenance()

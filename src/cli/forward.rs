@@ -195,7 +195,7 @@ pub fn run(args: Args) -> Result<()> {
             .method
             .init_from
             .as_ref()
-            .map(|p| config.resolve_path(Path::new(p)))
+            .map(|p| config.resolve_path_of("method.init_from", Path::new(p)))
     });
     if let Some(path) = &init {
         let report = method.load_parameters(&read_prompt_tensors(path)?)?;

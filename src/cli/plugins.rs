@@ -32,7 +32,7 @@ pub fn load_registry(config: Option<&LoadedConfig>) -> Result<Registry> {
                 .plugins
                 .paths
                 .iter()
-                .map(|p| c.resolve_path(p))
+                .map(|p| c.resolve_path_of("plugins.paths", p))
                 .collect()
         })
         .unwrap_or_default();

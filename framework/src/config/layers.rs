@@ -243,4 +243,24 @@ impl LoadedConfig {
             self.base_dir.join(path)
         }
     }
+
+    /// Resolves the path value `path` of config key `key` relative to the directory of the file
+    /// that set it (so a base file shared through `extends` can name `data.root = "../data"`
+    /// whatever folder the experiments extending it sit in); values from the environment,
+    /// `--set`, a sweep or the defaults resolve against the experiment file's directory.
+    pub fn resolve_path_of(&self, key: &str, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            return path.to_path_buf();
+        }
+        let provenance = self.provenance();
+        let file = provenance
+            .get(key)
+            .and_then(|source| source.strip_prefix("file "))
+            .map(Path::new)
+            .and_then(Path::parent);
+        match file {
+            Some(dir) => dir.join(path),
+            None => self.base_dir.join(path),
+        }
+    }
 }

@@ -109,7 +109,7 @@ pub struct DataConfig {
     /// source stage) or `sorted` (alphabetical, ELEVATER's multitask manifest).
     #[serde(default = "default_task_order")]
     pub task_order: String,
-    /// Root directory of the datasets on disk.
+    /// Root directory of the datasets on disk (relative to the file that sets it).
     #[serde(default = "default_root")]
     pub root: PathBuf,
     /// Shots per class for training (0 = the whole training split).
@@ -409,7 +409,7 @@ impl Default for EvalConfig {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginsConfig {
-    /// Plugin library files or directories holding them (relative to the experiment file).
+    /// Plugin library files or directories holding them (relative to the file that sets them).
     #[serde(default)]
     pub paths: Vec<PathBuf>,
 }

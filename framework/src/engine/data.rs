@@ -114,7 +114,7 @@ pub fn build_dataset(
     };
     let context = DatasetContext {
         section: loaded.section(format!("data.{name}")),
-        root: loaded.resolve_path(&loaded.config.data.root),
+        root: loaded.resolve_path_of("data.root", &loaded.config.data.root),
     };
     Ok(Arc::from(
         factory(&context).with_context(|| format!("building dataset `{name}`"))?,

@@ -92,7 +92,10 @@ pub fn build_model(loaded: &LoadedConfig) -> Result<Clip> {
     let options = LoadOptions {
         device: parse_device(&m.device)?,
         dtype: parse_dtype(&m.dtype)?,
-        cache_dir: m.cache_dir.as_ref().map(|d| loaded.resolve_path(d)),
+        cache_dir: m
+            .cache_dir
+            .as_ref()
+            .map(|d| loaded.resolve_path_of("model.cache_dir", d)),
     };
     load_model(&m.source, &options, loaded.config.seed)
 }
@@ -405,7 +408,7 @@ pub fn train(
         &mut init_rng,
     )?;
     if let Some(source) = &config.method.init_from {
-        let path = loaded.resolve_path(Path::new(source));
+        let path = loaded.resolve_path_of("method.init_from", Path::new(source));
         let tensors = checkpoint::load_prompts(&path, &device)?;
         let report = method.load_parameters(&tensors)?;
         tracing::info!(
