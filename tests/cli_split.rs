@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn run(experiment: &Path, sets: &[String]) -> PathBuf {
+/// Runs `experiment` and returns the run directory of experiment `name` below `runs`.
+fn run(experiment: &Path, runs: &Path, name: &str, sets: &[String]) -> PathBuf {
     let output = Command::new(env!("CARGO_BIN_EXE_mvlpt"))
         .arg("run")
         .arg(experiment)
@@ -17,18 +18,11 @@ fn run(experiment: &Path, sets: &[String]) -> PathBuf {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let text = String::from_utf8_lossy(&output.stdout).to_string();
-    let dir = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("runs/").map(|_| l.trim().to_string()))
-        .or_else(|| {
-            text.lines()
-                .map(str::trim)
-                .find(|l| l.contains("/runs/"))
-                .map(String::from)
-        })
-        .unwrap_or_else(|| panic!("no run directory in:\n{text}"));
-    PathBuf::from(dir)
+    std::fs::read_dir(runs.join(name))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .expect("a run directory")
 }
 
 fn result(dir: &Path) -> serde_json::Value {
@@ -65,7 +59,8 @@ runs_dir = {runs:?}
         ),
     )
     .unwrap();
-    let first = run(&experiment, &[]);
+    let runs = dir.path().join("runs");
+    let first = run(&experiment, &runs, "split", &[]);
     let split = std::fs::read_to_string(first.join("split.jsonl")).unwrap();
     let rows: Vec<serde_json::Value> = split
         .lines()
@@ -78,6 +73,8 @@ runs_dir = {runs:?}
 
     let second = run(
         &experiment,
+        &runs,
+        "reused",
         &[
             "name=\"reused\"".into(),
             "data.dataset=\"manifest\"".into(),

@@ -141,12 +141,12 @@ fn method_step(args: &StepArgs, method_name: &str, threads: usize) -> Result<Met
     let mut sets = vec![format!("method.name={method_name:?}")];
     sets.extend(args.sets.iter().cloned());
     let config = LoadedConfig::load(None, &sets)?;
-    let source =
-        if args.preset.contains(':') || args.preset.contains('/') && !is_preset(&args.preset) {
-            args.preset.clone()
-        } else {
-            format!("random:{}", args.preset)
-        };
+    // A preset name means random weights at that size; anything else is a model source.
+    let source = if is_preset(&args.preset) {
+        format!("random:{}", args.preset)
+    } else {
+        args.preset.clone()
+    };
     let options = LoadOptions::default();
     let clip = load_model(&source, &options, args.seed)?;
     let tokenizer = ClipTokenizer::new();

@@ -235,15 +235,6 @@ impl LoadedConfig {
         super::Section::new(&self.figment, path)
     }
 
-    /// Resolves a path from the config relative to the experiment file's directory.
-    pub fn resolve_path(&self, path: &Path) -> PathBuf {
-        if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            self.base_dir.join(path)
-        }
-    }
-
     /// Resolves the path value `path` of config key `key` relative to the directory of the file
     /// that set it (so a base file shared through `extends` can name `data.root = "../data"`
     /// whatever folder the experiments extending it sit in); values from the environment,

@@ -379,6 +379,13 @@ pub fn train(
 ) -> Result<TrainOutcome> {
     let config = &loaded.config;
     let started = Instant::now();
+    // Checked before anything is loaded.
+    if !["best_val", "last"].contains(&config.train.select.as_str()) {
+        bail!(
+            "train.select = {:?}: expected \"best_val\" or \"last\"",
+            config.train.select
+        );
+    }
     let clip = build_model(loaded)?;
     let device = clip.text.token_embedding.device().clone();
     let data = build_run_data(loaded, registry, clip.config.vision.image_size)?;
@@ -522,12 +529,6 @@ pub fn train(
         .iter()
         .map(|t| (t.start, t.end))
         .collect();
-    if !["best_val", "last"].contains(&config.train.select.as_str()) {
-        bail!(
-            "train.select = {:?}: expected \"best_val\" or \"last\"",
-            config.train.select
-        );
-    }
     let select_best = config.train.select == "best_val"
         && !run.data.val.is_empty()
         && config.train.eval_every > 0;
