@@ -10,6 +10,8 @@ mod cli;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // Before any worker thread starts: keep tensor-sized blocks in the reusable heap.
+    mvlpt_framework::ops::tune_allocator();
     // Keep the built-in plugin crates (and their registrations) in the binary.
     mvlpt_methods::link();
     mvlpt_sampling::link();

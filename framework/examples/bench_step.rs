@@ -14,6 +14,7 @@ fn main() -> Result<()> {
     // candle's GEMM splits work by RAYON_NUM_THREADS (else the core count): make it agree with
     // the pool the benchmark runs in. Set before any thread is spawned.
     std::env::set_var("RAYON_NUM_THREADS", config.threads.to_string());
+    mvlpt_framework::ops::tune_allocator();
     let report = run_step_bench(&config)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

@@ -39,10 +39,10 @@ impl Clip {
         let conv = tensors.take("visual.conv1.weight", &[v.width, 3, p, p])?;
         let vision = ImageEncoder {
             config: v.clone(),
-            patch_embedding: Linear {
-                weight: conv.reshape((v.width, 3 * p * p))?.to_dtype(dtype)?,
-                bias: None,
-            },
+            patch_embedding: Linear::new(
+                conv.reshape((v.width, 3 * p * p))?.to_dtype(dtype)?,
+                None,
+            ),
             class_embedding: tensors
                 .take("visual.class_embedding", &[v.width])?
                 .to_dtype(dtype)?,
@@ -129,7 +129,7 @@ impl Clip {
         out.insert(
             "visual.conv1.weight".into(),
             v.patch_embedding
-                .weight
+                .weight()
                 .reshape((v.config.width, 3, p, p))?,
         );
         out.insert("visual.class_embedding".into(), v.class_embedding.clone());
@@ -140,7 +140,10 @@ impl Clip {
         put_layer_norm(&mut out, "visual.ln_pre", &v.ln_pre);
         put_transformer(&mut out, "visual.transformer", &v.transformer);
         put_layer_norm(&mut out, "visual.ln_post", &v.ln_post);
-        out.insert("visual.proj".into(), v.projection.weight.t()?.contiguous()?);
+        out.insert(
+            "visual.proj".into(),
+            v.projection.weight().t()?.contiguous()?,
+        );
         let t = &self.text;
         out.insert("token_embedding.weight".into(), t.token_embedding.clone());
         out.insert(
@@ -151,7 +154,7 @@ impl Clip {
         put_layer_norm(&mut out, "ln_final", &t.ln_final);
         out.insert(
             "text_projection".into(),
-            t.projection.weight.t()?.contiguous()?,
+            t.projection.weight().t()?.contiguous()?,
         );
         out.insert("logit_scale".into(), self.logit_scale.clone());
         Ok(out)
@@ -186,16 +189,16 @@ fn linear(
     inp: usize,
     dtype: DType,
 ) -> Result<Linear> {
-    Ok(Linear {
-        weight: tensors
+    Ok(Linear::new(
+        tensors
             .take(&format!("{prefix}.weight"), &[out, inp])?
             .to_dtype(dtype)?,
-        bias: Some(
+        Some(
             tensors
                 .take(&format!("{prefix}.bias"), &[out])?
                 .to_dtype(dtype)?,
         ),
-    })
+    ))
 }
 
 /// OpenAI stores projections as `(width, embed)` matrices used as `x @ proj`; we keep them as
@@ -208,10 +211,7 @@ fn transposed_projection(
     dtype: DType,
 ) -> Result<Linear> {
     let proj = tensors.take(name, &[width, embed])?;
-    Ok(Linear {
-        weight: proj.t()?.contiguous()?.to_dtype(dtype)?,
-        bias: None,
-    })
+    Ok(Linear::new(proj.t()?.contiguous()?.to_dtype(dtype)?, None))
 }
 
 fn transformer(
@@ -228,16 +228,16 @@ fn transformer(
             let b = format!("{prefix}.resblocks.{i}");
             Ok(ResidualAttentionBlock {
                 ln_1: layer_norm(tensors, &format!("{b}.ln_1"), width, dtype)?,
-                attn_in: Linear {
-                    weight: tensors
+                attn_in: Linear::new(
+                    tensors
                         .take(&format!("{b}.attn.in_proj_weight"), &[3 * width, width])?
                         .to_dtype(dtype)?,
-                    bias: Some(
+                    Some(
                         tensors
                             .take(&format!("{b}.attn.in_proj_bias"), &[3 * width])?
                             .to_dtype(dtype)?,
                     ),
-                },
+                ),
                 attn_out: linear(tensors, &format!("{b}.attn.out_proj"), width, width, dtype)?,
                 ln_2: layer_norm(tensors, &format!("{b}.ln_2"), width, dtype)?,
                 mlp_fc: linear(tensors, &format!("{b}.mlp.c_fc"), 4 * width, width, dtype)?,
@@ -256,8 +256,8 @@ fn put_layer_norm(out: &mut HashMap<String, Tensor>, prefix: &str, ln: &LayerNor
 }
 
 fn put_linear(out: &mut HashMap<String, Tensor>, weight: String, bias: String, l: &Linear) {
-    out.insert(weight, l.weight.clone());
-    if let Some(b) = &l.bias {
+    out.insert(weight, l.weight().clone());
+    if let Some(b) = l.bias() {
         out.insert(bias, b.clone());
     }
 }

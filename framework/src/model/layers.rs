@@ -5,6 +5,7 @@
 use super::config::Activation;
 use crate::ops::{self, AttentionMask};
 use candle_core::{Result, Tensor};
+use std::sync::{Arc, OnceLock};
 
 /// LayerNorm with CLIP's epsilon (1e-5), computed in f32.
 #[derive(Clone, Debug)]
@@ -26,18 +27,65 @@ impl LayerNorm {
 }
 
 /// A linear layer, `y = x Wᵀ + b`, with `W` of shape `(out, in)` as in PyTorch.
+///
+/// A frozen f32 layer on the CPU keeps a contiguous copy of `Wᵀ`, made on its first forward,
+/// because the CPU GEMM runs faster on it (see [`crate::ops::linear_transposed`]); the copy
+/// costs the weight's memory once more and is shared by clones of the layer.
 #[derive(Clone, Debug)]
 pub struct Linear {
-    /// Weight `(out, in)`.
-    pub weight: Tensor,
-    /// Optional bias `(out,)`.
-    pub bias: Option<Tensor>,
+    weight: Tensor,
+    bias: Option<Tensor>,
+    transposed: Arc<OnceLock<Tensor>>,
 }
 
 impl Linear {
+    /// A layer over `weight (out, in)` and an optional `bias (out,)`.
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self {
+            weight,
+            bias,
+            transposed: Arc::default(),
+        }
+    }
+
+    /// Weight `(out, in)`.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// Bias `(out,)`, if any.
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+
+    /// `Wᵀ (in, out)`, contiguous: made on the first call and kept (for the CPU kernels).
+    pub fn weight_transposed(&self) -> Result<&Tensor> {
+        if let Some(t) = self.transposed.get() {
+            return Ok(t);
+        }
+        // A race only makes a second, identical copy that `set` drops.
+        let _ = self.transposed.set(self.weight.t()?.contiguous()?);
+        self.transposed
+            .get()
+            .ok_or_else(|| candle_core::Error::Msg("transposed weight not cached".into()))
+    }
+
     /// Applies the layer to the last dimension of `x`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        ops::linear(x, &self.weight, self.bias.as_ref())
+        let bias = self.bias.as_ref();
+        if !ops::linear_uses_cpu_kernel(x, &self.weight, bias) {
+            return ops::linear(x, &self.weight, bias);
+        }
+        ops::linear_transposed(x, &self.weight, self.weight_transposed()?, bias)
+    }
+
+    /// The layer as the fused block kernel reads it.
+    fn block_linear(&self) -> Result<ops::BlockLinear> {
+        Ok(ops::BlockLinear {
+            weight: self.weight.clone(),
+            weight_t: self.weight_transposed()?.clone(),
+            bias: self.bias.clone(),
+        })
     }
 }
 
@@ -63,8 +111,18 @@ pub struct ResidualAttentionBlock {
 }
 
 impl ResidualAttentionBlock {
-    /// Runs the block on `x: (batch, len, width)`.
+    /// Runs the block on `x: (batch, len, width)`: as one fused op when its parameters are
+    /// frozen and everything is f32 on the CPU ([`ops::residual_block`]), op by op otherwise.
     pub fn forward(&self, x: &Tensor, mask: AttentionMask) -> Result<Tensor> {
+        if ops::block_kernel_applies(x, self.heads, &self.parameters()) {
+            return ops::residual_block(x, &self.fused_params()?, mask);
+        }
+        self.forward_per_op(x, mask)
+    }
+
+    /// The block op by op through [`crate::ops`] (each op picks its own kernel): the path for
+    /// trainable parameters, CUDA and half precision, and the reference for the fused op.
+    pub fn forward_per_op(&self, x: &Tensor, mask: AttentionMask) -> Result<Tensor> {
         let qkv = self.attn_in.forward(&self.ln_1.forward(x)?)?;
         let attended = ops::attention(&qkv, self.heads, mask)?;
         let x = (x + self.attn_out.forward(&attended)?)?;
@@ -74,6 +132,35 @@ impl ResidualAttentionBlock {
             Activation::Gelu => hidden.gelu_erf()?,
         };
         x + self.mlp_proj.forward(&hidden)?
+    }
+
+    /// Every parameter tensor of the block.
+    fn parameters(&self) -> Vec<&Tensor> {
+        let mut all = vec![
+            &self.ln_1.weight,
+            &self.ln_1.bias,
+            &self.ln_2.weight,
+            &self.ln_2.bias,
+        ];
+        for l in [&self.attn_in, &self.attn_out, &self.mlp_fc, &self.mlp_proj] {
+            all.push(&l.weight);
+            all.extend(&l.bias);
+        }
+        all
+    }
+
+    /// The parameters as the fused kernel reads them.
+    fn fused_params(&self) -> Result<ops::BlockParams> {
+        Ok(ops::BlockParams {
+            ln_1: (self.ln_1.weight.clone(), self.ln_1.bias.clone()),
+            attn_in: self.attn_in.block_linear()?,
+            attn_out: self.attn_out.block_linear()?,
+            ln_2: (self.ln_2.weight.clone(), self.ln_2.bias.clone()),
+            mlp_fc: self.mlp_fc.block_linear()?,
+            mlp_proj: self.mlp_proj.block_linear()?,
+            heads: self.heads,
+            activation: self.activation,
+        })
     }
 
     /// Multiply-adds of one forward pass over `tokens` tokens of sequences of length `len`

@@ -115,7 +115,7 @@ impl ImageEncoder {
             );
         }
         let (gh, gw) = (h / p, w / p);
-        let dtype = self.patch_embedding.weight.dtype();
+        let dtype = self.patch_embedding.weight().dtype();
         let patches = images
             .to_dtype(dtype)?
             .reshape((batch, 3, gh, p, gw, p))?

@@ -1,6 +1,8 @@
-//! QuickGELU, CLIP's activation: `x · σ(1.702 x)`, with a fused CPU kernel and backward.
+//! QuickGELU, CLIP's activation: `x · σ(1.702 x)`, with a fused CPU kernel and backward, and
+//! the slice kernels of both MLP activations for the fused block ([`super::block`]).
 
-use super::{cpu, fast_cpu};
+use super::{cpu, fast_cpu, math};
+use crate::model::config::Activation;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -19,8 +21,64 @@ pub fn quick_gelu_composite(x: &Tensor) -> Result<Tensor> {
     x * candle_nn::ops::sigmoid(&(x * ALPHA as f64)?)?
 }
 
+#[inline(always)]
 fn sigmoid(v: f32) -> f32 {
-    1.0 / (1.0 + (-v).exp())
+    1.0 / (1.0 + math::exp(-v))
+}
+
+/// QuickGELU of one value.
+#[inline(always)]
+fn quick_gelu_value(x: f32) -> f32 {
+    x * sigmoid(ALPHA * x)
+}
+
+/// Derivative of QuickGELU: `σ(αx) + αx · σ(αx) · (1 − σ(αx))`.
+#[inline(always)]
+fn quick_gelu_derivative(x: f32) -> f32 {
+    let s = sigmoid(ALPHA * x);
+    s + ALPHA * x * s * (1.0 - s)
+}
+
+/// The exact GELU `x · Φ(x)` of one value, as candle's `gelu_erf` computes it.
+#[inline]
+fn gelu_erf_value(x: f32) -> f32 {
+    (candle_core::cpu::erf::erf_f32(x * std::f32::consts::FRAC_1_SQRT_2) + 1.0) * 0.5 * x
+}
+
+/// Derivative of the exact GELU: `Φ(x) + x · φ(x)`.
+#[inline]
+fn gelu_erf_derivative(x: f32) -> f32 {
+    // 1/√(2π) = (2/√π) · (1/√2) / 2.
+    const INV_SQRT_2PI: f32 =
+        0.5 * std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2;
+    let cdf = (candle_core::cpu::erf::erf_f32(x * std::f32::consts::FRAC_1_SQRT_2) + 1.0) * 0.5;
+    cdf + x * math::exp(-0.5 * x * x) * INV_SQRT_2PI
+}
+
+/// `values[i] = act(values[i])`, in place.
+pub(crate) fn activate_in_place(activation: Activation, values: &mut [f32]) {
+    match activation {
+        Activation::QuickGelu => values.iter_mut().for_each(|v| *v = quick_gelu_value(*v)),
+        Activation::Gelu => values.iter_mut().for_each(|v| *v = gelu_erf_value(*v)),
+    }
+}
+
+/// `out[i] = act(pre[i])` (equal lengths).
+pub(crate) fn activate(activation: Activation, pre: &[f32], out: &mut [f32]) {
+    let pairs = out.iter_mut().zip(pre);
+    match activation {
+        Activation::QuickGelu => pairs.for_each(|(o, &z)| *o = quick_gelu_value(z)),
+        Activation::Gelu => pairs.for_each(|(o, &z)| *o = gelu_erf_value(z)),
+    }
+}
+
+/// `grad[i] *= act'(pre[i])`: the gradient through the activation, in place.
+pub(crate) fn scale_by_derivative(activation: Activation, pre: &[f32], grad: &mut [f32]) {
+    let pairs = grad.iter_mut().zip(pre);
+    match activation {
+        Activation::QuickGelu => pairs.for_each(|(g, &z)| *g *= quick_gelu_derivative(z)),
+        Activation::Gelu => pairs.for_each(|(g, &z)| *g *= gelu_erf_derivative(z)),
+    }
 }
 
 const CHUNK: usize = 16_384;
@@ -37,11 +95,7 @@ impl CustomOp1 for QuickGelu {
         let mut y = vec![0f32; x.len()];
         y.par_chunks_mut(CHUNK)
             .zip(x.par_chunks(CHUNK))
-            .for_each(|(ys, xs)| {
-                for (y, &x) in ys.iter_mut().zip(xs) {
-                    *y = x * sigmoid(ALPHA * x);
-                }
-            });
+            .for_each(|(ys, xs)| activate(Activation::QuickGelu, xs, ys));
         Ok((CpuStorage::F32(y), layout.shape().clone()))
     }
 
@@ -73,10 +127,8 @@ impl CustomOp2 for QuickGeluGrad {
         dx.par_chunks_mut(CHUNK)
             .zip(x.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
             .for_each(|(dxs, (xs, dys))| {
-                for ((dx, &x), &dy) in dxs.iter_mut().zip(xs).zip(dys) {
-                    let s = sigmoid(ALPHA * x);
-                    *dx = dy * (s + ALPHA * x * s * (1.0 - s));
-                }
+                dxs.copy_from_slice(dys);
+                scale_by_derivative(Activation::QuickGelu, xs, dxs);
             });
         Ok((CpuStorage::F32(dx), xl.shape().clone()))
     }

@@ -7,7 +7,7 @@
 //! backward pass recomputes the attention probabilities instead of storing them, which keeps the
 //! memory of a ViT backward independent of `len²` per layer.
 
-use super::{cpu, fast_cpu, softmax_last_dim};
+use super::{cpu, fast_cpu, math, softmax_last_dim};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, D};
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
@@ -70,7 +70,7 @@ pub fn attention_composite(qkv: &Tensor, heads: usize, mask: AttentionMask) -> R
 
 /// Geometry of one packed qkv tensor.
 #[derive(Clone, Copy)]
-struct Geometry {
+pub(crate) struct Geometry {
     batch: usize,
     len: usize,
     width: usize,
@@ -82,17 +82,32 @@ struct Geometry {
 impl Geometry {
     fn new(layout: &Layout, heads: usize) -> Result<Self> {
         let (batch, len, width3) = layout.shape().dims3()?;
-        let width = width3 / 3;
+        Ok(Self::from_dims(batch, len, width3 / 3, heads))
+    }
+
+    /// `batch` sequences of `len` positions, `width` features split into `heads` heads.
+    pub(crate) fn from_dims(batch: usize, len: usize, width: usize, heads: usize) -> Self {
         let head_dim = width / heads;
-        Ok(Self {
+        Self {
             batch,
             len,
             width,
             heads,
             head_dim,
             scale: 1.0 / (head_dim as f32).sqrt(),
-        })
+        }
     }
+
+    /// Rows of the packed input: `batch · len`.
+    pub(crate) fn tokens(&self) -> usize {
+        self.batch * self.len
+    }
+
+    /// Features per token, all heads together.
+    pub(crate) fn width(&self) -> usize {
+        self.width
+    }
+
     /// Offset of block `which` (0 = q, 1 = k, 2 = v) of head `h` in batch item `b` of qkv.
     fn qkv_offset(&self, b: usize, h: usize, which: usize) -> usize {
         b * self.len * 3 * self.width + which * self.width + h * self.head_dim
@@ -171,15 +186,127 @@ fn head_probabilities(
         let max = scores[..visible]
             .iter()
             .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-        let mut sum = 0f32;
         for s in &mut scores[..visible] {
-            *s = (*s - max).exp();
-            sum += *s;
+            *s = math::exp(*s - max);
         }
-        let inv = 1.0 / sum;
+        let inv = 1.0 / scores[..visible].iter().sum::<f32>();
         scores[..visible].iter_mut().for_each(|s| *s *= inv);
         scores[visible..].iter_mut().for_each(|s| *s = 0.0);
     }
+}
+
+/// Attention of every (batch, head) pair of a packed `qkv` into `out (batch, len, width)`, in
+/// parallel over pairs.
+pub(crate) fn forward_heads(qkv: &[f32], g: &Geometry, mask: AttentionMask, out: &mut [f32]) {
+    // The unsafe head products below rely on these extents.
+    assert!(qkv.len() >= g.tokens() * 3 * g.width && out.len() >= g.tokens() * g.width);
+    let out_ptr = cpu::SharedMut(out.as_mut_ptr());
+    (0..g.batch * g.heads).into_par_iter().for_each_init(
+        || vec![0f32; g.len * g.len],
+        |probs, bh| {
+            let (b, h) = (bh / g.heads, bh % g.heads);
+            head_probabilities(g, qkv, b, h, mask, probs);
+            // SAFETY: each (b, h) writes only its own head_dim columns of its own rows.
+            unsafe {
+                small_gemm(
+                    (g.len, g.head_dim, g.len),
+                    out_ptr.get().add(g.out_offset(b, h)),
+                    g.width,
+                    probs.as_ptr(),
+                    (g.len, 1),
+                    qkv.as_ptr().add(g.qkv_offset(b, h, 2)),
+                    (3 * g.width, 1),
+                    1.0,
+                );
+            }
+        },
+    );
+}
+
+/// Gradient of [`forward_heads`] with respect to `qkv`, given the gradient `d_out` of its
+/// output; `d_qkv` has the shape of `qkv`. Probabilities are recomputed, not stored.
+pub(crate) fn backward_heads(
+    qkv: &[f32],
+    d_out: &[f32],
+    g: &Geometry,
+    mask: AttentionMask,
+    d_qkv: &mut [f32],
+) {
+    // The unsafe head products below rely on these extents.
+    let qkv_len = g.tokens() * 3 * g.width;
+    assert!(qkv.len() >= qkv_len && d_qkv.len() >= qkv_len);
+    assert!(d_out.len() >= g.tokens() * g.width);
+    let row = 3 * g.width;
+    let d_ptr = cpu::SharedMut(d_qkv.as_mut_ptr());
+    (0..g.batch * g.heads).into_par_iter().for_each_init(
+        || (vec![0f32; g.len * g.len], vec![0f32; g.len * g.len]),
+        |(probs, d_probs), bh| {
+            let (b, h) = (bh / g.heads, bh % g.heads);
+            let len = g.len;
+            head_probabilities(g, qkv, b, h, mask, probs);
+            // SAFETY: reads stay inside qkv / d_out; writes go to this (b, h)'s q, k and v
+            // columns of d_qkv, disjoint from every other task.
+            unsafe {
+                let q = qkv.as_ptr().add(g.qkv_offset(b, h, 0));
+                let k = qkv.as_ptr().add(g.qkv_offset(b, h, 1));
+                let v = qkv.as_ptr().add(g.qkv_offset(b, h, 2));
+                let d_o = d_out.as_ptr().add(g.out_offset(b, h));
+                // dP = dO · Vᵀ
+                small_gemm(
+                    (len, len, g.head_dim),
+                    d_probs.as_mut_ptr(),
+                    len,
+                    d_o,
+                    (g.width, 1),
+                    v,
+                    (1, row),
+                    1.0,
+                );
+                // dV = Pᵀ · dO
+                let d_v = d_ptr.get().add(g.qkv_offset(b, h, 2));
+                small_gemm(
+                    (len, g.head_dim, len),
+                    d_v,
+                    row,
+                    probs.as_ptr(),
+                    (1, len),
+                    d_o,
+                    (g.width, 1),
+                    1.0,
+                );
+                // dS = P ∘ (dP − rowsum(P ∘ dP))
+                for (p, dp) in probs.chunks_exact(len).zip(d_probs.chunks_exact_mut(len)) {
+                    let dot: f32 = p.iter().zip(dp.iter()).map(|(a, b)| a * b).sum();
+                    dp.iter_mut()
+                        .zip(p)
+                        .for_each(|(dp, p)| *dp = p * (*dp - dot));
+                }
+                // dQ = scale · dS · K ;  dK = scale · dSᵀ · Q
+                let d_q = d_ptr.get().add(g.qkv_offset(b, h, 0));
+                small_gemm(
+                    (len, g.head_dim, len),
+                    d_q,
+                    row,
+                    d_probs.as_ptr(),
+                    (len, 1),
+                    k,
+                    (row, 1),
+                    g.scale,
+                );
+                let d_k = d_ptr.get().add(g.qkv_offset(b, h, 1));
+                small_gemm(
+                    (len, g.head_dim, len),
+                    d_k,
+                    row,
+                    d_probs.as_ptr(),
+                    (1, len),
+                    q,
+                    (row, 1),
+                    g.scale,
+                );
+            }
+        },
+    );
 }
 
 struct FusedAttention {
@@ -196,27 +323,7 @@ impl CustomOp1 for FusedAttention {
         let qkv = cpu::f32_slice(storage, layout)?;
         let g = Geometry::new(layout, self.heads)?;
         let mut out = vec![0f32; g.batch * g.len * g.width];
-        let out_ptr = cpu::SharedMut(out.as_mut_ptr());
-        (0..g.batch * g.heads).into_par_iter().for_each_init(
-            || vec![0f32; g.len * g.len],
-            |probs, bh| {
-                let (b, h) = (bh / g.heads, bh % g.heads);
-                head_probabilities(&g, qkv, b, h, self.mask, probs);
-                // SAFETY: each (b, h) writes only its own head_dim columns of its own rows.
-                unsafe {
-                    small_gemm(
-                        (g.len, g.head_dim, g.len),
-                        out_ptr.get().add(g.out_offset(b, h)),
-                        g.width,
-                        probs.as_ptr(),
-                        (g.len, 1),
-                        qkv.as_ptr().add(g.qkv_offset(b, h, 2)),
-                        (3 * g.width, 1),
-                        1.0,
-                    );
-                }
-            },
-        );
+        forward_heads(qkv, &g, self.mask, &mut out);
         Ok((CpuStorage::F32(out), Shape::from((g.batch, g.len, g.width))))
     }
 
@@ -250,78 +357,8 @@ impl CustomOp2 for FusedAttentionGrad {
         let qkv = cpu::f32_slice(qs, ql)?;
         let d_out = cpu::f32_slice(gs, gl)?;
         let g = Geometry::new(ql, self.heads)?;
-        let row = 3 * g.width;
         let mut d_qkv = vec![0f32; qkv.len()];
-        let d_ptr = cpu::SharedMut(d_qkv.as_mut_ptr());
-        (0..g.batch * g.heads).into_par_iter().for_each_init(
-            || (vec![0f32; g.len * g.len], vec![0f32; g.len * g.len]),
-            |(probs, d_probs), bh| {
-                let (b, h) = (bh / g.heads, bh % g.heads);
-                let len = g.len;
-                head_probabilities(&g, qkv, b, h, self.mask, probs);
-                // SAFETY: reads stay inside qkv / d_out; writes go to this (b, h)'s q, k and v
-                // columns of d_qkv, disjoint from every other task.
-                unsafe {
-                    let q = qkv.as_ptr().add(g.qkv_offset(b, h, 0));
-                    let k = qkv.as_ptr().add(g.qkv_offset(b, h, 1));
-                    let v = qkv.as_ptr().add(g.qkv_offset(b, h, 2));
-                    let d_o = d_out.as_ptr().add(g.out_offset(b, h));
-                    // dP = dO · Vᵀ
-                    small_gemm(
-                        (len, len, g.head_dim),
-                        d_probs.as_mut_ptr(),
-                        len,
-                        d_o,
-                        (g.width, 1),
-                        v,
-                        (1, row),
-                        1.0,
-                    );
-                    // dV = Pᵀ · dO
-                    let d_v = d_ptr.get().add(g.qkv_offset(b, h, 2));
-                    small_gemm(
-                        (len, g.head_dim, len),
-                        d_v,
-                        row,
-                        probs.as_ptr(),
-                        (1, len),
-                        d_o,
-                        (g.width, 1),
-                        1.0,
-                    );
-                    // dS = P ∘ (dP − rowsum(P ∘ dP))
-                    for (p, dp) in probs.chunks_exact(len).zip(d_probs.chunks_exact_mut(len)) {
-                        let dot: f32 = p.iter().zip(dp.iter()).map(|(a, b)| a * b).sum();
-                        dp.iter_mut()
-                            .zip(p)
-                            .for_each(|(dp, p)| *dp = p * (*dp - dot));
-                    }
-                    // dQ = scale · dS · K ;  dK = scale · dSᵀ · Q
-                    let d_q = d_ptr.get().add(g.qkv_offset(b, h, 0));
-                    small_gemm(
-                        (len, g.head_dim, len),
-                        d_q,
-                        row,
-                        d_probs.as_ptr(),
-                        (len, 1),
-                        k,
-                        (row, 1),
-                        g.scale,
-                    );
-                    let d_k = d_ptr.get().add(g.qkv_offset(b, h, 1));
-                    small_gemm(
-                        (len, g.head_dim, len),
-                        d_k,
-                        row,
-                        d_probs.as_ptr(),
-                        (1, len),
-                        q,
-                        (row, 1),
-                        g.scale,
-                    );
-                }
-            },
-        );
+        backward_heads(qkv, d_out, &g, self.mask, &mut d_qkv);
         Ok((CpuStorage::F32(d_qkv), ql.shape().clone()))
     }
 }

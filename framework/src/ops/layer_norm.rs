@@ -1,9 +1,8 @@
 //! LayerNorm over the last dimension, computed in f32 as CLIP's `LayerNorm` subclass does, with
 //! a backward pass (candle's fused `layer_norm` has none).
 
-use super::{cpu, fast_cpu, needs_grad};
+use super::{cpu, fast_cpu, math, needs_grad};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
 
 /// Normalises the last dimension of `x` and applies `weight`/`bias`. Frozen parameters with f32
 /// CPU data take the fused kernel; anything else the composite path.
@@ -46,11 +45,66 @@ pub fn layer_norm_composite(
 }
 
 /// Mean and reciprocal standard deviation of one row (two-pass, like PyTorch's CPU kernel).
+#[inline]
 fn row_stats(row: &[f32], eps: f32) -> (f32, f32) {
-    let n = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / n;
-    let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let n = row.len();
+    let mean = math::sum_by(n, |i| row[i]) / n as f32;
+    let var = math::sum_by(n, |i| (row[i] - mean) * (row[i] - mean)) / n as f32;
     (mean, 1.0 / (var + eps).sqrt())
+}
+
+/// LayerNorm of each `gamma.len()`-wide row of `x` into `y`, in parallel over rows.
+pub(crate) fn forward_rows(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]) {
+    let d = gamma.len();
+    cpu::par_rows(y, d, |row0, ys| {
+        let xs = &x[row0 * d..row0 * d + ys.len()];
+        for (yr, xr) in ys.chunks_exact_mut(d).zip(xs.chunks_exact(d)) {
+            let (mean, rstd) = row_stats(xr, eps);
+            for (((y, &x), &g), &b) in yr.iter_mut().zip(xr).zip(gamma).zip(beta) {
+                *y = (x - mean) * rstd * g + b;
+            }
+        }
+    });
+}
+
+/// Input gradient of LayerNorm with a frozen scale `gamma`, row by row in parallel:
+/// `dx = rstd · (ĝ − mean(ĝ) − x̂ · mean(ĝ · x̂))` with `ĝ = dy · γ`, plus `residual` (the
+/// gradient arriving through a skip connection around the norm) when given.
+pub(crate) fn backward_rows(
+    x: &[f32],
+    gamma: &[f32],
+    eps: f32,
+    dy: &[f32],
+    residual: Option<&[f32]>,
+    dx: &mut [f32],
+) {
+    let d = gamma.len();
+    cpu::par_rows(dx, d, |row0, dxs| {
+        let start = row0 * d;
+        for (r, dxr) in dxs.chunks_exact_mut(d).enumerate() {
+            let range = start + r * d..start + (r + 1) * d;
+            let (xr, dyr) = (&x[range.clone()], &dy[range.clone()]);
+            let (mean, rstd) = row_stats(xr, eps);
+            let (sum_g, sum_gx) = math::sum2_by(d, |i| {
+                let gi = dyr[i] * gamma[i];
+                (gi, gi * (xr[i] - mean))
+            });
+            let (mg, mgx) = (sum_g / d as f32, sum_gx * rstd / d as f32);
+            let inputs = dxr.iter_mut().zip(xr).zip(dyr).zip(gamma);
+            match residual {
+                Some(res) => {
+                    for ((((dx, &x), &dy), &g), &res) in inputs.zip(&res[range]) {
+                        *dx = rstd * (dy * g - mg - (x - mean) * rstd * mgx) + res;
+                    }
+                }
+                None => {
+                    for (((dx, &x), &dy), &g) in inputs {
+                        *dx = rstd * (dy * g - mg - (x - mean) * rstd * mgx);
+                    }
+                }
+            }
+        }
+    });
 }
 
 struct LayerNormOp {
@@ -66,23 +120,9 @@ impl CustomOp1 for LayerNormOp {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = cpu::f32_slice(storage, layout)?;
-        let d = *layout.dims().last().unwrap_or(&1);
         let mut y = vec![0f32; x.len()];
-        cpu::with_f32(&self.weight, |g| {
-            cpu::with_f32(&self.bias, |b| {
-                let chunk = cpu::rows_per_task(x.len() / d.max(1), d) * d;
-                y.par_chunks_mut(chunk.max(d))
-                    .zip(x.par_chunks(chunk.max(d)))
-                    .for_each(|(ys, xs)| {
-                        for (yr, xr) in ys.chunks_exact_mut(d).zip(xs.chunks_exact(d)) {
-                            let (mean, rstd) = row_stats(xr, self.eps);
-                            for i in 0..d {
-                                yr[i] = (xr[i] - mean) * rstd * g[i] + b[i];
-                            }
-                        }
-                    })
-            })
-        })??;
+        let params = cpu::Borrowed::new(&[&self.weight, &self.bias]);
+        forward_rows(x, params.slice(0)?, params.slice(1)?, self.eps, &mut y);
         Ok((CpuStorage::F32(y), layout.shape().clone()))
     }
 
@@ -95,8 +135,7 @@ impl CustomOp1 for LayerNormOp {
     }
 }
 
-/// dL/dx of LayerNorm with frozen affine parameters:
-/// `dx = rstd · (ĝ − mean(ĝ) − x̂ · mean(ĝ · x̂))` with `ĝ = dy · γ`.
+/// dL/dx of LayerNorm with frozen affine parameters (see [`backward_rows`]).
 struct LayerNormInputGrad {
     weight: Tensor,
     eps: f32,
@@ -116,32 +155,9 @@ impl CustomOp2 for LayerNormInputGrad {
     ) -> Result<(CpuStorage, Shape)> {
         let x = cpu::f32_slice(xs, xl)?;
         let dy = cpu::f32_slice(gs, gl)?;
-        let d = *xl.dims().last().unwrap_or(&1);
         let mut dx = vec![0f32; x.len()];
         cpu::with_f32(&self.weight, |g| {
-            let chunk = cpu::rows_per_task(x.len() / d.max(1), d) * d;
-            dx.par_chunks_mut(chunk.max(d))
-                .zip(x.par_chunks(chunk.max(d)).zip(dy.par_chunks(chunk.max(d))))
-                .for_each(|(dxs, (xs, dys))| {
-                    for ((dxr, xr), dyr) in dxs
-                        .chunks_exact_mut(d)
-                        .zip(xs.chunks_exact(d))
-                        .zip(dys.chunks_exact(d))
-                    {
-                        let (mean, rstd) = row_stats(xr, self.eps);
-                        let (mut sum_g, mut sum_gx) = (0f32, 0f32);
-                        for i in 0..d {
-                            let gi = dyr[i] * g[i];
-                            sum_g += gi;
-                            sum_gx += gi * (xr[i] - mean) * rstd;
-                        }
-                        let (mg, mgx) = (sum_g / d as f32, sum_gx / d as f32);
-                        for i in 0..d {
-                            let xhat = (xr[i] - mean) * rstd;
-                            dxr[i] = rstd * (dyr[i] * g[i] - mg - xhat * mgx);
-                        }
-                    }
-                })
+            backward_rows(x, g, self.eps, dy, None, &mut dx)
         })?;
         Ok((CpuStorage::F32(dx), xl.shape().clone()))
     }

@@ -1,36 +1,89 @@
 //! `y = x Wᵀ + b` whose backward returns only the input gradient when `W` and `b` are frozen.
+//!
+//! On the CPU the product goes straight to the `gemm` crate with the bias written into the
+//! output first (no zero fill, no second pass). The crate streams a row-major right-hand side
+//! markedly faster than a transposed one (measured here on CLIP's shapes: 210 against 145–190
+//! GFLOP/s on two threads), so callers that keep a contiguous `Wᵀ` (the model's
+//! [`crate::model::layers::Linear`] caches one) pass it to [`linear_transposed`]; the backward
+//! `dL/dx = dL/dy · W` already reads `W` row-major.
 
-use super::{cpu, fast_cpu, needs_grad};
+use super::cpu::{self, MatRef};
+use super::{fast_cpu, needs_grad};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
 
 /// Applies a linear layer to the last dimension of `x` (any rank ≥ 2). `weight` is `(out, in)`
 /// as in PyTorch. With frozen weights the backward skips the weight gradient entirely; with a
 /// trainable weight or bias it falls back to [`linear_composite`].
 pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-    let frozen = !needs_grad(weight) && !bias.is_some_and(needs_grad);
+    linear_impl(x, weight, None, bias)
+}
+
+/// [`linear`] given also `weight_t`, the contiguous `(in, out)` transpose of a frozen `weight`,
+/// which the CPU kernel multiplies by instead (faster; see the module notes). Other paths
+/// ignore it.
+pub fn linear_transposed(
+    x: &Tensor,
+    weight: &Tensor,
+    weight_t: &Tensor,
+    bias: Option<&Tensor>,
+) -> Result<Tensor> {
+    linear_impl(x, weight, Some(weight_t), bias)
+}
+
+/// True when [`linear`] takes the CPU kernel for these tensors, i.e. when a transposed weight
+/// for [`linear_transposed`] would be used.
+pub fn linear_uses_cpu_kernel(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> bool {
+    fast_cpu(x) && fast_cpu(weight) && frozen(weight, bias)
+}
+
+fn frozen(weight: &Tensor, bias: Option<&Tensor>) -> bool {
+    !needs_grad(weight) && !bias.is_some_and(needs_grad)
+}
+
+fn linear_impl(
+    x: &Tensor,
+    weight: &Tensor,
+    weight_t: Option<&Tensor>,
+    bias: Option<&Tensor>,
+) -> Result<Tensor> {
     let on_cpu_f32 = fast_cpu(x) && fast_cpu(weight);
-    if !frozen || !(on_cpu_f32 || x.device().is_cuda()) {
+    if !frozen(weight, bias) || !(on_cpu_f32 || x.device().is_cuda()) {
         return linear_composite(x, weight, bias);
     }
     let dims = x.dims().to_vec();
     let (out_features, in_features) = weight.dims2()?;
     let rows = x.elem_count() / in_features.max(1);
     let x2 = x.reshape((rows, in_features))?.contiguous()?;
-    let fused_bias = if on_cpu_f32 { bias.cloned() } else { None };
-    let mut y = x2.apply_op2_arc(
-        weight,
-        std::sync::Arc::new(Box::new(FrozenLinear { bias: fused_bias })),
-    )?;
-    if !on_cpu_f32 {
-        if let Some(b) = bias {
-            y = y.broadcast_add(b)?;
+    let mut y = if on_cpu_f32 {
+        let rhs = match weight_t {
+            Some(t) if t.dims() == [in_features, out_features] && t.is_contiguous() => {
+                Rhs::Transposed(t.clone())
+            }
+            Some(t) => candle_core::bail!(
+                "linear: transposed weight has shape {:?}, expected contiguous {:?}",
+                t.dims(),
+                [in_features, out_features]
+            ),
+            None => Rhs::Weight,
+        };
+        let op = CpuLinear {
+            weight: weight.clone(),
+            rhs,
+            bias: bias.cloned(),
+        };
+        x2.apply_op2_arc(weight, std::sync::Arc::new(Box::new(op)))?
+    } else {
+        let y = x2.apply_op2_arc(weight, std::sync::Arc::new(Box::new(CudaLinear)))?;
+        match bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
         }
-    }
+    };
     let mut out_dims = dims;
     *out_dims.last_mut().expect("rank >= 1") = out_features;
-    y.reshape(out_dims)
+    y = y.reshape(out_dims)?;
+    Ok(y)
 }
 
 /// The same layer from candle primitives (computes weight gradients too).
@@ -42,13 +95,83 @@ pub fn linear_composite(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> R
     }
 }
 
-/// The custom op: arguments `(x: (rows, in), weight: (out, in))`, output `(rows, out)`.
-struct FrozenLinear {
-    /// Bias added inside the CPU kernel (None on CUDA, where it is added afterwards).
+/// Which matrix the CPU kernel multiplies `x` by.
+enum Rhs {
+    /// The op's second argument, `W (out, in)`, read transposed.
+    Weight,
+    /// A contiguous `Wᵀ (in, out)`, read row-major.
+    Transposed(Tensor),
+}
+
+/// The CPU op: arguments `(x: (rows, in), weight: (out, in))`, output `(rows, out)`.
+struct CpuLinear {
+    /// `W`, for the backward.
+    weight: Tensor,
+    /// The right-hand side of the product.
+    rhs: Rhs,
+    /// Bias, written into the output before the product accumulates onto it.
     bias: Option<Tensor>,
 }
 
-/// Shared forward for every backend: `x @ weightᵀ` through the backend's own GEMM.
+impl CpuLinear {
+    /// `y = x · rhs + bias` for `x (rows, k)` row-major and `rhs (k, out)`.
+    fn product(&self, x: MatRef, rhs: MatRef, (rows, out): (usize, usize)) -> Result<Vec<f32>> {
+        let mut y = match &self.bias {
+            Some(b) => cpu::with_f32(b, |b| cpu::repeat_row(b, rows))?,
+            None => vec![0f32; rows * out],
+        };
+        cpu::matmul(&mut y, self.bias.is_some(), x, rhs)?;
+        Ok(y)
+    }
+}
+
+impl CustomOp2 for CpuLinear {
+    fn name(&self) -> &'static str {
+        "frozen-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        xl: &Layout,
+        w: &CpuStorage,
+        wl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (rows, k) = xl.shape().dims2()?;
+        let (out, k2) = wl.shape().dims2()?;
+        if k != k2 {
+            candle_core::bail!("linear: input has {k} features but the weight expects {k2}");
+        }
+        let x = MatRef::row_major(cpu::f32_slice(x, xl)?, rows, k)?;
+        let y = match &self.rhs {
+            Rhs::Weight => {
+                let w = MatRef::row_major(cpu::f32_slice(w, wl)?, out, k)?;
+                self.product(x, w.t(), (rows, out))?
+            }
+            Rhs::Transposed(t) => cpu::with_f32(t, |t| {
+                self.product(x, MatRef::row_major(t, k, out)?, (rows, out))
+            })??,
+        };
+        Ok((CpuStorage::F32(y), Shape::from((rows, out))))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        _w: &Tensor,
+        _y: &Tensor,
+        grad_y: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        // dL/dx = dL/dy · W; the frozen weight gets no gradient at all.
+        Ok((Some(grad_y.matmul(&self.weight)?), None))
+    }
+}
+
+/// The CUDA op: `x @ Wᵀ` through cuBLAS, bias added afterwards by the caller.
+struct CudaLinear;
+
+/// `x @ weightᵀ` through the backend's own GEMM.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 fn matmul_transposed<S: BackendStorage>(
     x: &S,
     xl: &Layout,
@@ -64,34 +187,19 @@ fn matmul_transposed<S: BackendStorage>(
     Ok((y, Shape::from((rows, out))))
 }
 
-impl CustomOp2 for FrozenLinear {
+impl CustomOp2 for CudaLinear {
     fn name(&self) -> &'static str {
         "frozen-linear"
     }
 
     fn cpu_fwd(
         &self,
-        x: &CpuStorage,
-        xl: &Layout,
-        w: &CpuStorage,
-        wl: &Layout,
+        _x: &CpuStorage,
+        _xl: &Layout,
+        _w: &CpuStorage,
+        _wl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (mut y, shape) = matmul_transposed(x, xl, w, wl)?;
-        if let Some(bias) = &self.bias {
-            let out = shape.dims()[1];
-            let CpuStorage::F32(values) = &mut y else {
-                candle_core::bail!("frozen-linear: fused bias needs f32");
-            };
-            cpu::with_f32(bias, |b| {
-                let chunk = cpu::rows_per_task(values.len() / out.max(1), out) * out;
-                values.par_chunks_mut(chunk.max(out)).for_each(|rows| {
-                    for row in rows.chunks_exact_mut(out) {
-                        row.iter_mut().zip(b).for_each(|(v, b)| *v += b);
-                    }
-                })
-            })?;
-        }
-        Ok((y, shape))
+        candle_core::bail!("frozen-linear: the CUDA op was given CPU tensors")
     }
 
     #[cfg(feature = "cuda")]
@@ -112,7 +220,6 @@ impl CustomOp2 for FrozenLinear {
         _y: &Tensor,
         grad_y: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        // dL/dx = dL/dy · W; the frozen weight gets no gradient at all.
         Ok((Some(grad_y.matmul(w)?), None))
     }
 }

@@ -14,15 +14,20 @@
 //!   the fast path is tested against.
 
 mod activation;
+mod alloc;
 mod attention;
+mod block;
 mod cpu;
 mod layer_norm;
 mod linear;
+mod math;
 
 pub use activation::{quick_gelu, quick_gelu_composite};
+pub use alloc::tune_allocator;
 pub use attention::{attention, attention_composite, AttentionMask};
+pub use block::{block_kernel_applies, residual_block, BlockLinear, BlockParams};
 pub use layer_norm::{layer_norm, layer_norm_composite};
-pub use linear::{linear, linear_composite};
+pub use linear::{linear, linear_composite, linear_transposed, linear_uses_cpu_kernel};
 
 use candle_core::{DType, Tensor};
 

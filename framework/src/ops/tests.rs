@@ -169,3 +169,114 @@ fn causal_attention_ignores_later_positions() {
         .unwrap();
     assert_eq!(max_abs_diff(&a, &b), 0.0);
 }
+
+/// Random frozen parameters of a residual block of `width` (heads `heads`, MLP `hidden`).
+fn random_block(
+    width: usize,
+    hidden: usize,
+    heads: usize,
+    activation: crate::model::config::Activation,
+    seed: u64,
+) -> BlockParams {
+    let mut r = rng::seeded(seed);
+    let mut normal = |dims: &[usize], mean: f32, std: f32| {
+        rng::normal(dims, mean, std, &mut r, &Device::Cpu).unwrap()
+    };
+    let mut linear = |out: usize, inp: usize, bias: bool| {
+        let weight = normal(&[out, inp], 0.0, 1.0 / (inp as f32).sqrt());
+        BlockLinear {
+            weight_t: weight.t().unwrap().contiguous().unwrap(),
+            weight,
+            bias: bias.then(|| normal(&[out], 0.0, 0.1)),
+        }
+    };
+    let (attn_in, attn_out) = (linear(3 * width, width, true), linear(width, width, false));
+    let (mlp_fc, mlp_proj) = (linear(hidden, width, true), linear(width, hidden, true));
+    let mut ln = || (normal(&[width], 1.0, 0.2), normal(&[width], 0.0, 0.2));
+    BlockParams {
+        ln_1: ln(),
+        attn_in,
+        attn_out,
+        ln_2: ln(),
+        mlp_fc,
+        mlp_proj,
+        heads,
+        activation,
+    }
+}
+
+/// The block from candle primitives only.
+fn block_composite(x: &Tensor, p: &BlockParams, mask: AttentionMask) -> Result<Tensor> {
+    let ln = |x: &Tensor, (g, b): &(Tensor, Tensor)| layer_norm_composite(x, g, b, 1e-5);
+    let lin = |x: &Tensor, l: &BlockLinear| linear_composite(x, &l.weight, l.bias.as_ref());
+    let qkv = lin(&ln(x, &p.ln_1)?, &p.attn_in)?;
+    let x = (x + lin(&attention_composite(&qkv, p.heads, mask)?, &p.attn_out)?)?;
+    let pre = lin(&ln(&x, &p.ln_2)?, &p.mlp_fc)?;
+    let hidden = match p.activation {
+        crate::model::config::Activation::QuickGelu => quick_gelu_composite(&pre)?,
+        crate::model::config::Activation::Gelu => pre.gelu_erf()?,
+    };
+    x + lin(&hidden, &p.mlp_proj)?
+}
+
+#[test]
+fn fused_block_matches_composite_values_and_input_gradient() {
+    use crate::model::config::Activation;
+    let cases = [
+        (
+            AttentionMask::Causal,
+            Activation::QuickGelu,
+            [2, 7, 24],
+            96,
+            4,
+        ),
+        (
+            AttentionMask::None,
+            Activation::QuickGelu,
+            [3, 5, 32],
+            128,
+            2,
+        ),
+        (AttentionMask::None, Activation::Gelu, [1, 9, 20], 52, 5),
+        (AttentionMask::Causal, Activation::Gelu, [2, 1, 16], 64, 1),
+    ];
+    for (i, (mask, activation, shape, hidden, heads)) in cases.into_iter().enumerate() {
+        let p = random_block(shape[2], hidden, heads, activation, 20 + i as u64);
+        let x = Var::from_tensor(
+            &Tensor::zeros(&shape[..], candle_core::DType::F32, &Device::Cpu).unwrap(),
+        )
+        .unwrap();
+        assert!(block_kernel_applies(
+            x.as_tensor(),
+            heads,
+            &[&p.ln_1.0, &p.attn_in.weight]
+        ));
+        check(
+            &shape,
+            30 + i as u64,
+            |x| residual_block(x, &p, mask),
+            |x| block_composite(x, &p, mask),
+        );
+        // Without a gradient to track, the op runs without saving anything: same values.
+        let mut r = rng::seeded(40 + i as u64);
+        let plain = rng::normal(&shape[..], 0.0, 1.0, &mut r, &Device::Cpu).unwrap();
+        let tracked = Var::from_tensor(&plain).unwrap();
+        let a = residual_block(&plain, &p, mask).unwrap();
+        let b = residual_block(tracked.as_tensor(), &p, mask).unwrap();
+        assert_eq!(max_abs_diff(&a, &b), 0.0, "case {i}");
+    }
+}
+
+#[test]
+fn fused_block_rejects_mismatched_parameters() {
+    use crate::model::config::Activation;
+    let p = random_block(16, 64, 2, Activation::QuickGelu, 50);
+    let x = Tensor::zeros((1, 3, 24), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let err = residual_block(&x, &p, AttentionMask::None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ln_1") && err.contains("[24]"), "{err}");
+    // A trainable parameter sends the block down the per-op path.
+    let trainable = Var::from_tensor(&p.ln_1.0).unwrap();
+    assert!(!block_kernel_applies(&x, 2, &[trainable.as_tensor()]));
+}

@@ -57,10 +57,10 @@ impl TrainableLinear {
 
     /// The layer as the framework's [`Linear`] (sharing the variables' storage).
     pub fn layer(&self) -> Linear {
-        Linear {
-            weight: self.weight.as_tensor().clone(),
-            bias: Some(self.bias.as_tensor().clone()),
-        }
+        Linear::new(
+            self.weight.as_tensor().clone(),
+            Some(self.bias.as_tensor().clone()),
+        )
     }
 
     /// Applies the layer to the last dimension of `x` (computed in the weight's dtype).

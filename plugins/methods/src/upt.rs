@@ -188,10 +188,10 @@ impl BlockVars {
         };
         ResidualAttentionBlock {
             ln_1: norm(&self.ln_1),
-            attn_in: Linear {
-                weight: self.attn_in.0.as_tensor().clone(),
-                bias: Some(self.attn_in.1.as_tensor().clone()),
-            },
+            attn_in: Linear::new(
+                self.attn_in.0.as_tensor().clone(),
+                Some(self.attn_in.1.as_tensor().clone()),
+            ),
             attn_out: self.attn_out.layer(),
             ln_2: norm(&self.ln_2),
             mlp_fc: self.mlp_fc.layer(),
