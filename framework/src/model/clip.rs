@@ -42,7 +42,7 @@ impl Clip {
             patch_embedding: Linear::new(
                 conv.reshape((v.width, 3 * p * p))?.to_dtype(dtype)?,
                 None,
-            ),
+            )?,
             class_embedding: tensors
                 .take("visual.class_embedding", &[v.width])?
                 .to_dtype(dtype)?,
@@ -138,7 +138,7 @@ impl Clip {
             v.positional_embedding.clone(),
         );
         put_layer_norm(&mut out, "visual.ln_pre", &v.ln_pre);
-        put_transformer(&mut out, "visual.transformer", &v.transformer);
+        put_transformer(&mut out, "visual.transformer", &v.transformer)?;
         put_layer_norm(&mut out, "visual.ln_post", &v.ln_post);
         out.insert(
             "visual.proj".into(),
@@ -150,7 +150,7 @@ impl Clip {
             "positional_embedding".into(),
             t.positional_embedding.clone(),
         );
-        put_transformer(&mut out, "transformer", &t.transformer);
+        put_transformer(&mut out, "transformer", &t.transformer)?;
         put_layer_norm(&mut out, "ln_final", &t.ln_final);
         out.insert(
             "text_projection".into(),
@@ -198,7 +198,7 @@ fn linear(
                 .take(&format!("{prefix}.bias"), &[out])?
                 .to_dtype(dtype)?,
         ),
-    ))
+    )?)
 }
 
 /// OpenAI stores projections as `(width, embed)` matrices used as `x @ proj`; we keep them as
@@ -211,7 +211,7 @@ fn transposed_projection(
     dtype: DType,
 ) -> Result<Linear> {
     let proj = tensors.take(name, &[width, embed])?;
-    Ok(Linear::new(proj.t()?.contiguous()?.to_dtype(dtype)?, None))
+    Ok(Linear::new(proj.t()?.to_dtype(dtype)?, None)?)
 }
 
 fn transformer(
@@ -237,7 +237,7 @@ fn transformer(
                             .take(&format!("{b}.attn.in_proj_bias"), &[3 * width])?
                             .to_dtype(dtype)?,
                     ),
-                ),
+                )?,
                 attn_out: linear(tensors, &format!("{b}.attn.out_proj"), width, width, dtype)?,
                 ln_2: layer_norm(tensors, &format!("{b}.ln_2"), width, dtype)?,
                 mlp_fc: linear(tensors, &format!("{b}.mlp.c_fc"), 4 * width, width, dtype)?,
@@ -255,14 +255,20 @@ fn put_layer_norm(out: &mut HashMap<String, Tensor>, prefix: &str, ln: &LayerNor
     out.insert(format!("{prefix}.bias"), ln.bias.clone());
 }
 
-fn put_linear(out: &mut HashMap<String, Tensor>, weight: String, bias: String, l: &Linear) {
-    out.insert(weight, l.weight().clone());
+fn put_linear(
+    out: &mut HashMap<String, Tensor>,
+    weight: String,
+    bias: String,
+    l: &Linear,
+) -> Result<()> {
+    out.insert(weight, l.weight().contiguous()?);
     if let Some(b) = l.bias() {
         out.insert(bias, b.clone());
     }
+    Ok(())
 }
 
-fn put_transformer(out: &mut HashMap<String, Tensor>, prefix: &str, t: &Transformer) {
+fn put_transformer(out: &mut HashMap<String, Tensor>, prefix: &str, t: &Transformer) -> Result<()> {
     for (i, block) in t.blocks.iter().enumerate() {
         let b = format!("{prefix}.resblocks.{i}");
         put_layer_norm(out, &format!("{b}.ln_1"), &block.ln_1);
@@ -271,27 +277,28 @@ fn put_transformer(out: &mut HashMap<String, Tensor>, prefix: &str, t: &Transfor
             format!("{b}.attn.in_proj_weight"),
             format!("{b}.attn.in_proj_bias"),
             &block.attn_in,
-        );
+        )?;
         put_linear(
             out,
             format!("{b}.attn.out_proj.weight"),
             format!("{b}.attn.out_proj.bias"),
             &block.attn_out,
-        );
+        )?;
         put_layer_norm(out, &format!("{b}.ln_2"), &block.ln_2);
         put_linear(
             out,
             format!("{b}.mlp.c_fc.weight"),
             format!("{b}.mlp.c_fc.bias"),
             &block.mlp_fc,
-        );
+        )?;
         put_linear(
             out,
             format!("{b}.mlp.c_proj.weight"),
             format!("{b}.mlp.c_proj.bias"),
             &block.mlp_proj,
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// CLIP's initialisation (OpenAI `initialize_parameters`): normal embeddings (std 0.02 tokens,

@@ -5,7 +5,6 @@
 use super::config::Activation;
 use crate::ops::{self, AttentionMask};
 use candle_core::{Result, Tensor};
-use std::sync::{Arc, OnceLock};
 
 /// LayerNorm with CLIP's epsilon (1e-5), computed in f32.
 #[derive(Clone, Debug)]
@@ -28,27 +27,41 @@ impl LayerNorm {
 
 /// A linear layer, `y = x Wᵀ + b`, with `W` of shape `(out, in)` as in PyTorch.
 ///
-/// A frozen f32 layer on the CPU keeps a contiguous copy of `Wᵀ`, made on its first forward,
-/// because the CPU GEMM runs faster on it (see [`crate::ops::linear_transposed`]); the copy
-/// costs the weight's memory once more and is shared by clones of the layer.
+/// A frozen f32 weight on the CPU is stored transposed, as a contiguous `Wᵀ (in, out)`, because
+/// the CPU GEMM runs the forward product faster on it (see [`crate::ops::linear_transposed`]);
+/// [`Linear::weight`] is then a transposed view of that storage, so the layer holds one copy.
 #[derive(Clone, Debug)]
 pub struct Linear {
+    /// `W (out, in)`: the tensor given, or a view of `transposed`.
     weight: Tensor,
     bias: Option<Tensor>,
-    transposed: Arc<OnceLock<Tensor>>,
+    /// `Wᵀ (in, out)`, contiguous, for frozen f32 weights on the CPU.
+    transposed: Option<Tensor>,
 }
 
 impl Linear {
-    /// A layer over `weight (out, in)` and an optional `bias (out,)`.
-    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Self {
+    /// A layer over `weight (out, in)` and an optional `bias (out,)`. A frozen f32 CPU weight is
+    /// copied into the transposed layout (the given tensor is not kept).
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
+        let store_transposed = weight.device().is_cpu()
+            && weight.dtype() == candle_core::DType::F32
+            && weight.rank() == 2
+            && !weight.track_op();
+        let (weight, transposed) = if store_transposed {
+            let transposed = weight.t()?.contiguous()?;
+            (transposed.t()?, Some(transposed))
+        } else {
+            (weight, None)
+        };
+        Ok(Self {
             weight,
             bias,
-            transposed: Arc::default(),
-        }
+            transposed,
+        })
     }
 
-    /// Weight `(out, in)`.
+    /// Weight `(out, in)` (possibly a transposed view; call `contiguous` where a copy in
+    /// row-major order is needed).
     pub fn weight(&self) -> &Tensor {
         &self.weight
     }
@@ -58,32 +71,26 @@ impl Linear {
         self.bias.as_ref()
     }
 
-    /// `Wᵀ (in, out)`, contiguous: made on the first call and kept (for the CPU kernels).
-    pub fn weight_transposed(&self) -> Result<&Tensor> {
-        if let Some(t) = self.transposed.get() {
-            return Ok(t);
-        }
-        // A race only makes a second, identical copy that `set` drops.
-        let _ = self.transposed.set(self.weight.t()?.contiguous()?);
-        self.transposed
-            .get()
-            .ok_or_else(|| candle_core::Error::Msg("transposed weight not cached".into()))
+    /// `Wᵀ (in, out)`, contiguous, when the layer stores its weight that way.
+    pub fn weight_transposed(&self) -> Option<&Tensor> {
+        self.transposed.as_ref()
     }
 
     /// Applies the layer to the last dimension of `x`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let bias = self.bias.as_ref();
-        if !ops::linear_uses_cpu_kernel(x, &self.weight, bias) {
-            return ops::linear(x, &self.weight, bias);
+        match &self.transposed {
+            Some(weight_t) if ops::linear_uses_cpu_kernel(x, &self.weight, bias) => {
+                ops::linear_transposed(x, &self.weight, weight_t, bias)
+            }
+            _ => ops::linear(x, &self.weight, bias),
         }
-        ops::linear_transposed(x, &self.weight, self.weight_transposed()?, bias)
     }
 
-    /// The layer as the fused block kernel reads it.
-    fn block_linear(&self) -> Result<ops::BlockLinear> {
-        Ok(ops::BlockLinear {
-            weight: self.weight.clone(),
-            weight_t: self.weight_transposed()?.clone(),
+    /// The layer as the fused block kernel reads it (None without a transposed weight).
+    fn block_linear(&self) -> Option<ops::BlockLinear> {
+        Some(ops::BlockLinear {
+            weight_t: self.transposed.clone()?,
             bias: self.bias.clone(),
         })
     }
@@ -114,10 +121,12 @@ impl ResidualAttentionBlock {
     /// Runs the block on `x: (batch, len, width)`: as one fused op when its parameters are
     /// frozen and everything is f32 on the CPU ([`ops::residual_block`]), op by op otherwise.
     pub fn forward(&self, x: &Tensor, mask: AttentionMask) -> Result<Tensor> {
-        if ops::block_kernel_applies(x, self.heads, &self.parameters()) {
-            return ops::residual_block(x, &self.fused_params()?, mask);
+        match self.fused_params() {
+            Some(params) if ops::block_kernel_applies(x, &params) => {
+                ops::residual_block(x, &params, mask)
+            }
+            _ => self.forward_per_op(x, mask),
         }
-        self.forward_per_op(x, mask)
     }
 
     /// The block op by op through [`crate::ops`] (each op picks its own kernel): the path for
@@ -134,24 +143,10 @@ impl ResidualAttentionBlock {
         x + self.mlp_proj.forward(&hidden)?
     }
 
-    /// Every parameter tensor of the block.
-    fn parameters(&self) -> Vec<&Tensor> {
-        let mut all = vec![
-            &self.ln_1.weight,
-            &self.ln_1.bias,
-            &self.ln_2.weight,
-            &self.ln_2.bias,
-        ];
-        for l in [&self.attn_in, &self.attn_out, &self.mlp_fc, &self.mlp_proj] {
-            all.push(&l.weight);
-            all.extend(&l.bias);
-        }
-        all
-    }
-
-    /// The parameters as the fused kernel reads them.
-    fn fused_params(&self) -> Result<ops::BlockParams> {
-        Ok(ops::BlockParams {
+    /// The parameters as the fused kernel reads them (None if a linear layer does not store
+    /// its weight transposed, i.e. is not a frozen f32 CPU layer).
+    fn fused_params(&self) -> Option<ops::BlockParams> {
+        Some(ops::BlockParams {
             ln_1: (self.ln_1.weight.clone(), self.ln_1.bias.clone()),
             attn_in: self.attn_in.block_linear()?,
             attn_out: self.attn_out.block_linear()?,

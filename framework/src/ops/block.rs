@@ -8,8 +8,10 @@
 //! stream instead of adding them afterwards, the LayerNorm, attention and activation kernels of
 //! this module, and only the activations the backward needs kept (`qkv`, the residual stream
 //! after attention, the MLP pre-activation). The backward returns the input gradient only: the
-//! block's parameters are frozen. Without a gradient to track nothing is kept and the
-//! activation runs in place.
+//! block's parameters are frozen. Weights are stored as `Wᵀ` (see
+//! [`crate::model::layers::Linear`]); the backward products transpose them back into a scratch
+//! copy of one weight at a time ([`cpu::transpose`]). Without a gradient to track nothing is
+//! kept and the activation runs in place.
 
 use super::activation::{activate, activate_in_place, scale_by_derivative};
 use super::attention::{backward_heads, forward_heads, AttentionMask, Geometry};
@@ -27,9 +29,8 @@ const EPS: f32 = 1e-5;
 /// A frozen linear layer as the fused block reads it.
 #[derive(Clone, Debug)]
 pub struct BlockLinear {
-    /// `W (out, in)`, read by the backward pass.
-    pub weight: Tensor,
-    /// `Wᵀ (in, out)` contiguous, read by the forward pass (the faster GEMM operand).
+    /// `Wᵀ (in, out)`, contiguous: the faster right-hand side of the forward product (the
+    /// backward reads it transposed back).
     pub weight_t: Tensor,
     /// Bias `(out,)`.
     pub bias: Option<Tensor>,
@@ -57,15 +58,14 @@ pub struct BlockParams {
     pub activation: Activation,
 }
 
-/// True when [`residual_block`] can run a block on `x`: an f32 CPU input of rank 3 whose width
-/// the heads divide, and `parameters` (every tensor of the block) frozen, f32, on the CPU and
-/// contiguous. Callers check this before gathering [`BlockParams`].
-pub fn block_kernel_applies(x: &Tensor, heads: usize, parameters: &[&Tensor]) -> bool {
+/// True when [`residual_block`] can run `params` on `x`: an f32 CPU input of rank 3 whose width
+/// the heads divide, and every parameter frozen, f32, on the CPU and contiguous.
+pub fn block_kernel_applies(x: &Tensor, params: &BlockParams) -> bool {
     fast_cpu(x)
         && x.rank() == 3
-        && heads > 0
-        && x.dims()[2].is_multiple_of(heads)
-        && parameters
+        && params.heads > 0
+        && x.dims()[2].is_multiple_of(params.heads)
+        && tensors(params)
             .iter()
             .all(|p| fast_cpu(p) && !needs_grad(p) && p.is_contiguous())
 }
@@ -92,7 +92,7 @@ pub fn residual_block(x: &Tensor, params: &BlockParams, mask: AttentionMask) -> 
 
 /// Checks every parameter's shape against the input width (the kernels trust them).
 fn check_shapes(p: &BlockParams, width: usize) -> Result<()> {
-    let hidden = p.mlp_fc.weight.dim(0)?;
+    let hidden = p.mlp_fc.weight_t.dim(1)?;
     let expect = |t: &Tensor, dims: &[usize], what: &str| -> Result<()> {
         if t.dims() != dims {
             candle_core::bail!(
@@ -112,7 +112,6 @@ fn check_shapes(p: &BlockParams, width: usize) -> Result<()> {
         (&p.mlp_fc, "mlp_fc", hidden, width),
         (&p.mlp_proj, "mlp_proj", width, hidden),
     ] {
-        expect(&l.weight, &[out, inp], name)?;
         expect(&l.weight_t, &[inp, out], name)?;
         if let Some(b) = &l.bias {
             expect(b, &[out], name)?;
@@ -121,14 +120,14 @@ fn check_shapes(p: &BlockParams, width: usize) -> Result<()> {
     Ok(())
 }
 
-/// `(W, Wᵀ, bias)` of one linear layer as slices.
-type LinearSlices<'a> = (&'a [f32], &'a [f32], Option<&'a [f32]>);
+/// `(Wᵀ, bias)` of one linear layer as slices.
+type LinearSlices<'a> = (&'a [f32], Option<&'a [f32]>);
 
 /// The block's parameters as slices (their storage held by a [`cpu::Borrowed`]).
 struct Slices<'a> {
     ln_1: (&'a [f32], &'a [f32]),
     ln_2: (&'a [f32], &'a [f32]),
-    /// `(W, Wᵀ, bias)` of attn_in, attn_out, mlp_fc, mlp_proj.
+    /// `(Wᵀ, bias)` of attn_in, attn_out, mlp_fc, mlp_proj.
     linears: [LinearSlices<'a>; 4],
 }
 
@@ -136,7 +135,7 @@ struct Slices<'a> {
 fn tensors(p: &BlockParams) -> Vec<&Tensor> {
     let mut all = vec![&p.ln_1.0, &p.ln_1.1, &p.ln_2.0, &p.ln_2.1];
     for l in [&p.attn_in, &p.attn_out, &p.mlp_fc, &p.mlp_proj] {
-        all.extend([&l.weight, &l.weight_t]);
+        all.push(&l.weight_t);
         all.extend(&l.bias);
     }
     all
@@ -146,8 +145,8 @@ impl<'a> Slices<'a> {
     fn new(p: &BlockParams, data: &'a cpu::Borrowed) -> Result<Self> {
         let mut next = 4;
         let mut linear = |l: &BlockLinear| -> Result<LinearSlices<'a>> {
-            let (w, wt) = (data.slice(next)?, data.slice(next + 1)?);
-            next += 2;
+            let wt = data.slice(next)?;
+            next += 1;
             let bias = match l.bias {
                 Some(_) => {
                     next += 1;
@@ -155,7 +154,7 @@ impl<'a> Slices<'a> {
                 }
                 None => None,
             };
-            Ok((w, wt, bias))
+            Ok((wt, bias))
         };
         let linears = [
             linear(&p.attn_in)?,
@@ -230,32 +229,32 @@ fn forward(
     // Attention half: mid = x + out(attention(in(ln_1(x)))).
     let mut normed = vec![0f32; tokens * w];
     forward_rows(x, p.ln_1.0, p.ln_1.1, EPS, &mut normed);
-    let mut qkv = rows_plus_bias(None, attn_in.2, tokens, 3 * w);
+    let mut qkv = rows_plus_bias(None, attn_in.1, tokens, 3 * w);
     cpu::matmul(
         &mut qkv,
-        attn_in.2.is_some(),
+        attn_in.1.is_some(),
         MatRef::row_major(&normed, tokens, w)?,
-        MatRef::row_major(attn_in.1, w, 3 * w)?,
+        MatRef::row_major(attn_in.0, w, 3 * w)?,
     )?;
     let attended = &mut normed;
     forward_heads(&qkv, g, mask, attended);
-    let mut mid = rows_plus_bias(Some(x), attn_out.2, tokens, w);
+    let mut mid = rows_plus_bias(Some(x), attn_out.1, tokens, w);
     cpu::matmul(
         &mut mid,
         true,
         MatRef::row_major(attended, tokens, w)?,
-        MatRef::row_major(attn_out.1, w, w)?,
+        MatRef::row_major(attn_out.0, w, w)?,
     )?;
 
     // MLP half: output = mid + proj(act(fc(ln_2(mid)))).
     let normed = attended;
     forward_rows(&mid, p.ln_2.0, p.ln_2.1, EPS, normed);
-    let mut pre = rows_plus_bias(None, mlp_fc.2, tokens, hidden);
+    let mut pre = rows_plus_bias(None, mlp_fc.1, tokens, hidden);
     cpu::matmul(
         &mut pre,
-        mlp_fc.2.is_some(),
+        mlp_fc.1.is_some(),
         MatRef::row_major(normed, tokens, w)?,
-        MatRef::row_major(mlp_fc.1, w, hidden)?,
+        MatRef::row_major(mlp_fc.0, w, hidden)?,
     )?;
     let activated = if keep {
         let mut activated = vec![0f32; pre.len()];
@@ -270,12 +269,12 @@ fn forward(
         });
         std::mem::take(&mut pre)
     };
-    let mut output = rows_plus_bias(Some(&mid), mlp_proj.2, tokens, w);
+    let mut output = rows_plus_bias(Some(&mid), mlp_proj.1, tokens, w);
     cpu::matmul(
         &mut output,
         true,
         MatRef::row_major(&activated, tokens, hidden)?,
-        MatRef::row_major(mlp_proj.1, hidden, w)?,
+        MatRef::row_major(mlp_proj.0, hidden, w)?,
     )?;
     let saved = keep.then_some(Saved { qkv, mid, pre });
     Ok((output, saved))
@@ -303,7 +302,7 @@ fn backward(
         &mut d_pre,
         false,
         MatRef::row_major(dy, tokens, w)?,
-        MatRef::row_major(mlp_proj.0, w, hidden)?,
+        MatRef::row_major(&cpu::transpose(mlp_proj.0, hidden, w), w, hidden)?,
     )?;
     d_pre
         .par_chunks_mut(cpu::rows_per_task(tokens, hidden) * hidden)
@@ -318,7 +317,7 @@ fn backward(
         &mut d_normed,
         false,
         MatRef::row_major(&d_pre, tokens, hidden)?,
-        MatRef::row_major(mlp_fc.0, hidden, w)?,
+        MatRef::row_major(&cpu::transpose(mlp_fc.0, w, hidden), hidden, w)?,
     )?;
     drop(d_pre);
     let mut d_mid = vec![0f32; tokens * w];
@@ -330,7 +329,7 @@ fn backward(
         d_attended,
         false,
         MatRef::row_major(&d_mid, tokens, w)?,
-        MatRef::row_major(attn_out.0, w, w)?,
+        MatRef::row_major(&cpu::transpose(attn_out.0, w, w), w, w)?,
     )?;
     let mut d_qkv = vec![0f32; tokens * 3 * w];
     backward_heads(&saved.qkv, d_attended, g, mask, &mut d_qkv);
@@ -339,7 +338,7 @@ fn backward(
         d_normed,
         false,
         MatRef::row_major(&d_qkv, tokens, 3 * w)?,
-        MatRef::row_major(attn_in.0, 3 * w, w)?,
+        MatRef::row_major(&cpu::transpose(attn_in.0, w, 3 * w), 3 * w, w)?,
     )?;
     let mut dx = vec![0f32; tokens * w];
     backward_rows(x, p.ln_1.0, EPS, d_normed, Some(&d_mid), &mut dx);

@@ -65,7 +65,11 @@ fn linear_impl(
                 t.dims(),
                 [in_features, out_features]
             ),
-            None => Rhs::Weight,
+            // A transposed view of a contiguous (in, out) tensor (how Linear stores frozen
+            // weights) is that tensor.
+            None if weight.t()?.is_contiguous() => Rhs::Transposed(weight.t()?),
+            None if weight.is_contiguous() => Rhs::Weight,
+            None => Rhs::Transposed(weight.t()?.contiguous()?),
         };
         let op = CpuLinear {
             weight: weight.clone(),
@@ -97,7 +101,7 @@ pub fn linear_composite(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> R
 
 /// Which matrix the CPU kernel multiplies `x` by.
 enum Rhs {
-    /// The op's second argument, `W (out, in)`, read transposed.
+    /// The op's second argument, `W (out, in)` contiguous, read transposed.
     Weight,
     /// A contiguous `Wᵀ (in, out)`, read row-major.
     Transposed(Tensor),

@@ -186,7 +186,6 @@ fn random_block(
         let weight = normal(&[out, inp], 0.0, 1.0 / (inp as f32).sqrt());
         BlockLinear {
             weight_t: weight.t().unwrap().contiguous().unwrap(),
-            weight,
             bias: bias.then(|| normal(&[out], 0.0, 0.1)),
         }
     };
@@ -208,7 +207,7 @@ fn random_block(
 /// The block from candle primitives only.
 fn block_composite(x: &Tensor, p: &BlockParams, mask: AttentionMask) -> Result<Tensor> {
     let ln = |x: &Tensor, (g, b): &(Tensor, Tensor)| layer_norm_composite(x, g, b, 1e-5);
-    let lin = |x: &Tensor, l: &BlockLinear| linear_composite(x, &l.weight, l.bias.as_ref());
+    let lin = |x: &Tensor, l: &BlockLinear| linear_composite(x, &l.weight_t.t()?, l.bias.as_ref());
     let qkv = lin(&ln(x, &p.ln_1)?, &p.attn_in)?;
     let x = (x + lin(&attention_composite(&qkv, p.heads, mask)?, &p.attn_out)?)?;
     let pre = lin(&ln(&x, &p.ln_2)?, &p.mlp_fc)?;
@@ -246,11 +245,7 @@ fn fused_block_matches_composite_values_and_input_gradient() {
             &Tensor::zeros(&shape[..], candle_core::DType::F32, &Device::Cpu).unwrap(),
         )
         .unwrap();
-        assert!(block_kernel_applies(
-            x.as_tensor(),
-            heads,
-            &[&p.ln_1.0, &p.attn_in.weight]
-        ));
+        assert!(block_kernel_applies(x.as_tensor(), &p));
         check(
             &shape,
             30 + i as u64,
@@ -277,6 +272,57 @@ fn fused_block_rejects_mismatched_parameters() {
         .to_string();
     assert!(err.contains("ln_1") && err.contains("[24]"), "{err}");
     // A trainable parameter sends the block down the per-op path.
-    let trainable = Var::from_tensor(&p.ln_1.0).unwrap();
-    assert!(!block_kernel_applies(&x, 2, &[trainable.as_tensor()]));
+    let mut trainable = p.clone();
+    trainable.ln_1.0 = Var::from_tensor(&p.ln_1.0).unwrap().as_tensor().clone();
+    let x = Tensor::zeros((1, 3, 16), candle_core::DType::F32, &Device::Cpu).unwrap();
+    assert!(block_kernel_applies(&x, &p));
+    assert!(!block_kernel_applies(&x, &trainable));
+}
+
+#[test]
+fn linear_reads_a_transposed_weight_view_and_a_given_transpose() {
+    let mut r = rng::seeded(11);
+    let w = rng::normal((24, 16), 0.0, 0.3, &mut r, &Device::Cpu).unwrap();
+    let b = rng::normal(24, 0.0, 0.3, &mut r, &Device::Cpu).unwrap();
+    let wt = w.t().unwrap().contiguous().unwrap();
+    let view = wt.t().unwrap();
+    assert!(!view.is_contiguous());
+    check(
+        &[3, 5, 16],
+        12,
+        |x| linear(x, &view, Some(&b)),
+        |x| linear_composite(x, &w, Some(&b)),
+    );
+    check(
+        &[4, 16],
+        13,
+        |x| linear_transposed(x, &w, &wt, None),
+        |x| linear_composite(x, &w, None),
+    );
+    // A transpose of the wrong shape is refused, naming both shapes.
+    let x = Tensor::zeros((2, 16), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let err = linear_transposed(&x, &w, &w, None).unwrap_err().to_string();
+    assert!(
+        err.contains("[24, 16]") && err.contains("[16, 24]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn transpose_matches_candle() {
+    for (rows, cols) in [(1, 1), (3, 70), (33, 32), (64, 5), (0, 4)] {
+        let t = Tensor::arange(0f32, (rows * cols) as f32, &Device::Cpu)
+            .unwrap()
+            .reshape((rows, cols))
+            .unwrap();
+        let data = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let expected = t
+            .t()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(cpu::transpose(&data, rows, cols), expected, "{rows}×{cols}");
+    }
 }

@@ -56,11 +56,11 @@ impl TrainableLinear {
     }
 
     /// The layer as the framework's [`Linear`] (sharing the variables' storage).
-    pub fn layer(&self) -> Linear {
-        Linear::new(
+    pub fn layer(&self) -> Result<Linear> {
+        Ok(Linear::new(
             self.weight.as_tensor().clone(),
             Some(self.bias.as_tensor().clone()),
-        )
+        )?)
     }
 
     /// Applies the layer to the last dimension of `x` (computed in the weight's dtype).

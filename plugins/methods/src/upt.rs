@@ -181,24 +181,24 @@ impl BlockVars {
     }
 
     /// The framework block over these variables (one head, QuickGELU as in CLIP).
-    fn block(&self) -> ResidualAttentionBlock {
+    fn block(&self) -> Result<ResidualAttentionBlock> {
         let norm = |(w, b): &(Var, Var)| LayerNorm {
             weight: w.as_tensor().clone(),
             bias: b.as_tensor().clone(),
         };
-        ResidualAttentionBlock {
+        Ok(ResidualAttentionBlock {
             ln_1: norm(&self.ln_1),
             attn_in: Linear::new(
                 self.attn_in.0.as_tensor().clone(),
                 Some(self.attn_in.1.as_tensor().clone()),
-            ),
-            attn_out: self.attn_out.layer(),
+            )?,
+            attn_out: self.attn_out.layer()?,
             ln_2: norm(&self.ln_2),
-            mlp_fc: self.mlp_fc.layer(),
-            mlp_proj: self.mlp_proj.layer(),
+            mlp_fc: self.mlp_fc.layer()?,
+            mlp_proj: self.mlp_proj.layer()?,
             heads: 1,
             activation: Activation::QuickGelu,
-        }
+        })
     }
 }
 
@@ -283,7 +283,7 @@ impl Projector {
         };
         let joint = self
             .block
-            .block()
+            .block()?
             .forward(&shaped, AttentionMask::None)?
             .reshape((tokens, dim))?;
         let text = apply(
