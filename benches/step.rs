@@ -19,6 +19,8 @@ fn model(preset: &str, cut_after_eot: bool) -> Clip {
 }
 
 fn text_step(c: &mut Criterion) {
+    // As the `mvlpt` binary does at start-up (criterion runs this group first).
+    mvlpt_framework::ops::tune_allocator();
     let mut group = c.benchmark_group("coop_text_step");
     group.sample_size(10);
     for (name, preset, classes, cut) in [
