@@ -8,7 +8,7 @@
 # SETTINGS="100 128|2191 128" picks the "classes text_chunk" pairs (0 = unchunked).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mvlpt=./target/release/mvlpt
+mvlpt="${CARGO_TARGET_DIR:-target}/release/mvlpt"
 common=(bench step --method coop --preset ViT-B/16 --batch 8 --warmup 0 --iterations 1 "$@")
 
 peak() { # classes text_chunk -> "peak_bytes median_ms"

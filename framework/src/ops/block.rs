@@ -92,6 +92,12 @@ pub fn residual_block(x: &Tensor, params: &BlockParams, mask: AttentionMask) -> 
 
 /// Checks every parameter's shape against the input width (the kernels trust them).
 fn check_shapes(p: &BlockParams, width: usize) -> Result<()> {
+    if p.heads == 0 || !width.is_multiple_of(p.heads) {
+        candle_core::bail!(
+            "residual block: width {width} is not a multiple of {} heads",
+            p.heads
+        );
+    }
     let hidden = p.mlp_fc.weight_t.dim(1)?;
     let expect = |t: &Tensor, dims: &[usize], what: &str| -> Result<()> {
         if t.dims() != dims {

@@ -271,6 +271,13 @@ fn fused_block_rejects_mismatched_parameters() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("ln_1") && err.contains("[24]"), "{err}");
+    let mut three_heads = p.clone();
+    three_heads.heads = 3;
+    let x16 = Tensor::zeros((1, 3, 16), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let err = residual_block(&x16, &three_heads, AttentionMask::None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("width 16") && err.contains("3 heads"), "{err}");
     // A trainable parameter sends the block down the per-op path.
     let mut trainable = p.clone();
     trainable.ln_1.0 = Var::from_tensor(&p.ln_1.0).unwrap().as_tensor().clone();
