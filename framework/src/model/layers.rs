@@ -28,7 +28,7 @@ impl LayerNorm {
 /// A linear layer, `y = x Wᵀ + b`, with `W` of shape `(out, in)` as in PyTorch.
 ///
 /// A frozen f32 weight on the CPU is stored transposed, as a contiguous `Wᵀ (in, out)`, because
-/// the CPU GEMM runs the forward product faster on it (see [`crate::ops::linear_transposed`]);
+/// the CPU GEMM runs the forward product faster on it (see [`crate::ops::linear`]);
 /// [`Linear::weight`] is then a transposed view of that storage, so the layer holds one copy.
 #[derive(Clone, Debug)]
 pub struct Linear {
@@ -71,20 +71,9 @@ impl Linear {
         self.bias.as_ref()
     }
 
-    /// `Wᵀ (in, out)`, contiguous, when the layer stores its weight that way.
-    pub fn weight_transposed(&self) -> Option<&Tensor> {
-        self.transposed.as_ref()
-    }
-
     /// Applies the layer to the last dimension of `x`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let bias = self.bias.as_ref();
-        match &self.transposed {
-            Some(weight_t) if ops::linear_uses_cpu_kernel(x, &self.weight, bias) => {
-                ops::linear_transposed(x, &self.weight, weight_t, bias)
-            }
-            _ => ops::linear(x, &self.weight, bias),
-        }
+        ops::linear(x, &self.weight, self.bias.as_ref())
     }
 
     /// The layer as the fused block kernel reads it (None without a transposed weight).

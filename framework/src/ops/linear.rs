@@ -1,11 +1,10 @@
 //! `y = x Wᵀ + b` whose backward returns only the input gradient when `W` and `b` are frozen.
 //!
 //! On the CPU the product goes straight to the `gemm` crate with the bias written into the
-//! output first (no zero fill, no second pass). The crate streams a row-major right-hand side
-//! markedly faster than a transposed one (measured here on CLIP's shapes: 210 against 145–190
-//! GFLOP/s on two threads), so callers that keep a contiguous `Wᵀ` (the model's
-//! [`crate::model::layers::Linear`] caches one) pass it to [`linear_transposed`]; the backward
-//! `dL/dx = dL/dy · W` already reads `W` row-major.
+//! output first (no second pass). The crate streams a row-major right-hand side markedly faster
+//! than a transposed one (measured here on CLIP's shapes: 210–229 against 145–191 GFLOP/s on two
+//! threads), so the model's [`crate::model::layers::Linear`] stores frozen weights as a
+//! contiguous `Wᵀ` and hands this op the `(out, in)` view of it, which the kernel recognises.
 
 use super::cpu::{self, MatRef};
 use super::{fast_cpu, needs_grad};
@@ -13,42 +12,14 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
 /// Applies a linear layer to the last dimension of `x` (any rank ≥ 2). `weight` is `(out, in)`
-/// as in PyTorch. With frozen weights the backward skips the weight gradient entirely; with a
-/// trainable weight or bias it falls back to [`linear_composite`].
+/// as in PyTorch; on the CPU the kernel is fastest when it is a transposed view of a contiguous
+/// `(in, out)` tensor, as [`crate::model::layers::Linear`] stores frozen weights. With frozen
+/// weights the backward skips the weight gradient entirely; with a trainable weight or bias it
+/// falls back to [`linear_composite`].
 pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-    linear_impl(x, weight, None, bias)
-}
-
-/// [`linear`] given also `weight_t`, the contiguous `(in, out)` transpose of a frozen `weight`,
-/// which the CPU kernel multiplies by instead (faster; see the module notes). Other paths
-/// ignore it.
-pub fn linear_transposed(
-    x: &Tensor,
-    weight: &Tensor,
-    weight_t: &Tensor,
-    bias: Option<&Tensor>,
-) -> Result<Tensor> {
-    linear_impl(x, weight, Some(weight_t), bias)
-}
-
-/// True when [`linear`] takes the CPU kernel for these tensors, i.e. when a transposed weight
-/// for [`linear_transposed`] would be used.
-pub fn linear_uses_cpu_kernel(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> bool {
-    fast_cpu(x) && fast_cpu(weight) && frozen(weight, bias)
-}
-
-fn frozen(weight: &Tensor, bias: Option<&Tensor>) -> bool {
-    !needs_grad(weight) && !bias.is_some_and(needs_grad)
-}
-
-fn linear_impl(
-    x: &Tensor,
-    weight: &Tensor,
-    weight_t: Option<&Tensor>,
-    bias: Option<&Tensor>,
-) -> Result<Tensor> {
     let on_cpu_f32 = fast_cpu(x) && fast_cpu(weight);
-    if !frozen(weight, bias) || !(on_cpu_f32 || x.device().is_cuda()) {
+    let frozen = !needs_grad(weight) && !bias.is_some_and(needs_grad);
+    if !frozen || !(on_cpu_f32 || x.device().is_cuda()) {
         return linear_composite(x, weight, bias);
     }
     let dims = x.dims().to_vec();
@@ -56,20 +27,13 @@ fn linear_impl(
     let rows = x.elem_count() / in_features.max(1);
     let x2 = x.reshape((rows, in_features))?.contiguous()?;
     let mut y = if on_cpu_f32 {
-        let rhs = match weight_t {
-            Some(t) if t.dims() == [in_features, out_features] && t.is_contiguous() => {
-                Rhs::Transposed(t.clone())
-            }
-            Some(t) => candle_core::bail!(
-                "linear: transposed weight has shape {:?}, expected contiguous {:?}",
-                t.dims(),
-                [in_features, out_features]
-            ),
-            // A transposed view of a contiguous (in, out) tensor (how Linear stores frozen
-            // weights) is that tensor.
-            None if weight.t()?.is_contiguous() => Rhs::Transposed(weight.t()?),
-            None if weight.is_contiguous() => Rhs::Weight,
-            None => Rhs::Transposed(weight.t()?.contiguous()?),
+        let weight_t = weight.t()?;
+        let rhs = if weight_t.is_contiguous() {
+            Rhs::Transposed(weight_t)
+        } else if weight.is_contiguous() {
+            Rhs::Weight
+        } else {
+            Rhs::Transposed(weight_t.contiguous()?)
         };
         let op = CpuLinear {
             weight: weight.clone(),

@@ -33,7 +33,7 @@ pub use alloc::tune_allocator;
 pub use attention::{attention, attention_composite, AttentionMask};
 pub use block::{block_kernel_applies, residual_block, BlockLinear, BlockParams};
 pub use layer_norm::{layer_norm, layer_norm_composite};
-pub use linear::{linear, linear_composite, linear_transposed, linear_uses_cpu_kernel};
+pub use linear::{linear, linear_composite};
 
 use candle_core::{DType, Tensor};
 
