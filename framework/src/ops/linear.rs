@@ -8,7 +8,6 @@
 
 use super::cpu::{self, MatRef};
 use super::{fast_cpu, needs_grad};
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
 /// Applies a linear layer to the last dimension of `x` (any rank ≥ 2). `weight` is `(out, in)`
@@ -138,23 +137,6 @@ impl CustomOp2 for CpuLinear {
 /// The CUDA op: `x @ Wᵀ` through cuBLAS, bias added afterwards by the caller.
 struct CudaLinear;
 
-/// `x @ weightᵀ` through the backend's own GEMM.
-#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
-fn matmul_transposed<S: BackendStorage>(
-    x: &S,
-    xl: &Layout,
-    w: &S,
-    wl: &Layout,
-) -> Result<(S, Shape)> {
-    let (rows, k) = xl.shape().dims2()?;
-    let (out, k2) = wl.shape().dims2()?;
-    if k != k2 {
-        candle_core::bail!("linear: input has {k} features but the weight expects {k2}");
-    }
-    let y = x.matmul(w, (1, rows, out, k), xl, &wl.transpose(0, 1)?)?;
-    Ok((y, Shape::from((rows, out))))
-}
-
 impl CustomOp2 for CudaLinear {
     fn name(&self) -> &'static str {
         "frozen-linear"
@@ -178,7 +160,14 @@ impl CustomOp2 for CudaLinear {
         w: &candle_core::CudaStorage,
         wl: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        matmul_transposed(x, xl, w, wl)
+        use candle_core::backend::BackendStorage;
+        let (rows, k) = xl.shape().dims2()?;
+        let (out, k2) = wl.shape().dims2()?;
+        if k != k2 {
+            candle_core::bail!("linear: input has {k} features but the weight expects {k2}");
+        }
+        let y = x.matmul(w, (1, rows, out, k), xl, &wl.transpose(0, 1)?)?;
+        Ok((y, Shape::from((rows, out))))
     }
 
     fn bwd(
