@@ -235,6 +235,13 @@ pub fn build_run_data(
                 }
             }
         }
+        if config.data.task_order != "sorted" {
+            notes.push(format!(
+                "data.fewshot = \"{}\" samples the tasks merged in the given order; the \
+                 reference merges them sorted by name (data.task_order = \"sorted\")",
+                config.data.fewshot
+            ));
+        }
         let split = protocol
             .split(&joint, config.data.shots, config.seed)
             .context("joint few-shot split")?;

@@ -83,6 +83,11 @@ mvlpt_framework::register_plugin!(
 );
 
 impl FewShotProtocol for ElevaterMultitaskProtocol {
+    /// The reference samples the merged manifest of a task group at once (§3.4 item 4).
+    fn joint(&self) -> bool {
+        true
+    }
+
     fn split(&self, dataset: &dyn Dataset, shots: usize, seed: u64) -> Result<FewShotSplit> {
         let info = dataset.info();
         let num_classes = info.classnames.len();
