@@ -28,8 +28,19 @@ use std::sync::Arc;
 
 // ---- test plugins -------------------------------------------------------------------------
 
+/// Which samples a [`Squares`] dataset has.
+#[derive(Clone, Copy, PartialEq)]
+enum Variant {
+    /// Every sample shows one colour.
+    Plain,
+    /// Multi-label: every fourth sample shows no colour and has no label (a negative).
+    WithNegatives,
+    /// Only a test split.
+    TestOnly,
+}
+
 /// Three colours; images are the colour plus seeded noise.
-struct Squares(DatasetInfo);
+struct Squares(DatasetInfo, Variant);
 
 impl Dataset for Squares {
     fn info(&self) -> &DatasetInfo {
@@ -41,10 +52,17 @@ impl Dataset for Squares {
             Split::Val => (1000, 3),
             Split::Test => (2000, 4),
         };
+        if self.1 == Variant::TestOnly && split != Split::Test {
+            return Ok(Vec::new());
+        }
         Ok((0..3 * per_class)
             .map(|i| Sample {
                 image: ImageSource::Procedural(base + i as u64),
-                labels: vec![i % 3],
+                labels: if self.1 == Variant::WithNegatives && i % 4 == 3 {
+                    Vec::new()
+                } else {
+                    vec![i % 3]
+                },
                 caption: None,
             })
             .collect())
@@ -54,7 +72,7 @@ impl Dataset for Squares {
             anyhow::bail!("not procedural")
         };
         let mut r = rng::seeded(seed);
-        let label = sample.labels[0];
+        let label = sample.labels.first().copied().unwrap_or(3);
         let data = (0..32 * 32 * 3)
             .map(|i| if i % 3 == label { 200u8 } else { 40 } + r.random_range(0..40u8))
             .collect();
@@ -62,14 +80,31 @@ impl Dataset for Squares {
     }
 }
 
+fn squares(name: &str, variant: Variant) -> Result<Box<dyn Dataset>> {
+    Ok(Box::new(Squares(
+        DatasetInfo {
+            name: name.into(),
+            classnames: vec!["red".into(), "green".into(), "blue".into()],
+            templates: vec!["a photo of {}.".into()],
+            metric: if variant == Variant::WithNegatives {
+                Metric::ElevenPointMap
+            } else {
+                Metric::Accuracy
+            },
+            multilabel: variant == Variant::WithNegatives,
+        },
+        variant,
+    )))
+}
+
 fn build_squares(_: &DatasetContext<'_>) -> Result<Box<dyn Dataset>> {
-    Ok(Box::new(Squares(DatasetInfo {
-        name: "test_squares".into(),
-        classnames: vec!["red".into(), "green".into(), "blue".into()],
-        templates: vec!["a photo of {}.".into()],
-        metric: Metric::Accuracy,
-        multilabel: false,
-    })))
+    squares("test_squares", Variant::Plain)
+}
+fn build_tags(_: &DatasetContext<'_>) -> Result<Box<dyn Dataset>> {
+    squares("test_tags", Variant::WithNegatives)
+}
+fn build_test_only(_: &DatasetContext<'_>) -> Result<Box<dyn Dataset>> {
+    squares("test_only_squares", Variant::TestOnly)
 }
 
 struct AllSamples;
@@ -104,16 +139,17 @@ fn build_shuffle(_: &Section<'_>) -> Result<Box<dyn BatchSampler>> {
     Ok(Box::new(Shuffle))
 }
 
+/// The single task's own metric.
 struct Accuracy;
 impl Evaluator for Accuracy {
     fn evaluate(&self, input: &EvalInput<'_>) -> Result<EvalReport> {
-        let value = Metric::Accuracy.compute(input.scores, input.targets)?;
         let task = &input.tasks[0];
+        let value = task.metric.compute(input.scores, input.targets)?;
         Ok(EvalReport {
             overall: value,
             tasks: vec![TaskResult {
                 name: task.name.clone(),
-                metric: Metric::Accuracy,
+                metric: task.metric,
                 samples: input.task_ids.len(),
                 value,
             }],
@@ -197,6 +233,18 @@ register_plugin!(
     "test_squares",
     "three noisy colours",
     build_squares
+);
+register_plugin!(
+    Dataset,
+    "test_tags",
+    "three noisy colours, multi-label, with negatives",
+    build_tags
+);
+register_plugin!(
+    Dataset,
+    "test_only_squares",
+    "three noisy colours, a test split only",
+    build_test_only
 );
 register_plugin!(FewShot, "test_all", "every sample", build_all);
 register_plugin!(Sampler, "test_shuffle", "seeded shuffle", build_shuffle);
@@ -407,4 +455,28 @@ fn gradients_reach_every_prompt_tensor() {
         mvlpt_framework::engine::forward::grad_norms(&result.grads, &method.parameters()).unwrap();
     assert!(norms["ctx"].is_finite() && norms["ctx"] > 0.0, "{norms:?}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_multilabel_split_with_negatives_trains_with_finite_losses() {
+    // A quarter of every split has no label, as ELEVATER's multi-label few-shot subsets keep
+    // negatives; the reference's loss is NaN on the first batch holding one.
+    let (outcome, records) = run("negatives", &["data.dataset=\"test_tags\""]);
+    let epochs: Vec<&serde_json::Value> = records.iter().filter(|r| r["epoch"].is_u64()).collect();
+    assert_eq!(epochs.len(), 4);
+    for record in &epochs {
+        let loss = record["loss"].as_f64().unwrap();
+        let accuracy = record["train_accuracy"].as_f64().unwrap();
+        assert!(loss.is_finite() && loss > 0.0, "{record}");
+        assert!((0.0..=1.0).contains(&accuracy), "{record}");
+    }
+    assert!(
+        outcome
+            .notes
+            .iter()
+            .any(|n| n.contains("4 of 18 training samples have no label")),
+        "{:?}",
+        outcome.notes
+    );
+    assert!((0.0..=1.0).contains(&outcome.test.overall));
 }

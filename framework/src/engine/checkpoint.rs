@@ -106,6 +106,27 @@ pub fn load(dir: &Path, device: &Device) -> Result<Option<Checkpoint>> {
     }))
 }
 
+/// What a failed run leaves to resume from in `dir`, in words for its error message: the epoch
+/// of the last checkpoint, or that none was written yet.
+pub fn kept(dir: &Path) -> Result<String> {
+    let record_path = dir.join(RECORD);
+    if !record_path.is_file() {
+        return Ok(format!(
+            "no checkpoint was written yet to {}: the run starts over when resumed",
+            dir.display()
+        ));
+    }
+    let text = std::fs::read_to_string(&record_path)
+        .with_context(|| format!("reading {}", record_path.display()))?;
+    let record: CheckpointRecord = serde_json::from_str(&text)
+        .with_context(|| format!("{}: malformed checkpoint record", record_path.display()))?;
+    Ok(format!(
+        "the last good checkpoint, after epoch {}, is kept in {}",
+        record.epochs_done,
+        dir.display()
+    ))
+}
+
 /// Writes prompt tensors alone (for transfer with `method.init_from` and `mvlpt ckpt`).
 pub fn save_prompts(
     path: &Path,

@@ -267,6 +267,14 @@ pub fn build_run_data(
             );
         }
     }
+    let negatives = train.iter().filter(|(_, s)| s.labels.is_empty()).count();
+    if negatives > 0 {
+        notes.push(format!(
+            "{negatives} of {} training samples have no label (negatives of a multi-label \
+             split): they take no part in the loss or the training accuracy",
+            train.len()
+        ));
+    }
     if train.is_empty() && config.train.epochs > 0 {
         bail!(
             "the few-shot split left no training samples (data.shots = {})",

@@ -9,7 +9,9 @@ pub enum BatchTargets {
     /// One class per sample.
     Labels(Vec<usize>),
     /// Multi-hot (or one-hot) rows `(batch, classes)`: soft-target cross-entropy against the
-    /// row normalised to sum 1 (the reference's `label.float() / label.sum(-1)`).
+    /// row normalised to sum 1 (the reference's `label /= label.sum(-1, keepdim=True)`). A row
+    /// without any positive (a negative image of an ELEVATER multi-label split) has no target
+    /// distribution and takes no part in the loss; see [`cross_entropy`].
     Rows(Tensor),
 }
 
@@ -30,6 +32,13 @@ impl BatchTargets {
 
 /// Mean cross-entropy of `logits (batch, classes)` against `targets`, like
 /// `F.cross_entropy` with integer or probability targets.
+///
+/// Target rows are normalised to sum 1, as the reference does before `F.cross_entropy`. The
+/// reference divides a row without any positive by 0 and stops on the NaN loss; here such a
+/// row has no target distribution and is left out, the way torch leaves out `ignore_index`
+/// rows: the mean runs over the rows that have a target, each computed exactly as torch
+/// computes it, and the left-out rows get no gradient. A batch without any target row has loss
+/// 0. Target entries must be finite and non-negative.
 pub fn cross_entropy(logits: &Tensor, targets: &BatchTargets) -> Result<Tensor> {
     let logits = logits.to_dtype(DType::F32)?;
     let (batch, classes) = logits.dims2()?;
@@ -58,11 +67,29 @@ pub fn cross_entropy(logits: &Tensor, targets: &BatchTargets) -> Result<Tensor> 
                     rows.dims()
                 );
             }
+            let with_target = rows_with_target(&rows)?;
             let sums = rows.sum_keepdim(1)?;
-            let probs = rows.broadcast_div(&sums)?;
-            Ok(((probs * log_probs)?.sum_all()? / -(batch as f64))?)
+            // Rows without a positive are divided by 1 instead of 0: they stay all zero.
+            let divisors = (&sums + sums.eq(0f64)?.to_dtype(DType::F32)?)?;
+            let probs = rows.broadcast_div(&divisors)?;
+            Ok(((probs * log_probs)?.sum_all()? / -(with_target.max(1) as f64))?)
         }
     }
+}
+
+/// How many target rows have a positive entry; a negative or non-finite entry is an error.
+fn rows_with_target(rows: &Tensor) -> Result<usize> {
+    let host: Vec<Vec<f32>> = rows.to_device(&candle_core::Device::Cpu)?.to_vec2()?;
+    let mut with_target = 0;
+    for (r, row) in host.iter().enumerate() {
+        if let Some(bad) = row.iter().find(|v| !v.is_finite() || **v < 0.0) {
+            bail!("cross-entropy: target row {r} holds {bad}; targets must be finite and non-negative");
+        }
+        if row.iter().any(|v| *v > 0.0) {
+            with_target += 1;
+        }
+    }
+    Ok(with_target)
 }
 
 /// How logits outside a sample's own task are treated in a multitask label space (§2.7, §9.3).

@@ -548,6 +548,7 @@ pub fn train(
         );
         let train_cached = run.cached_features(Split::Train)?;
         let (mut loss_sum, mut correct, mut seen, mut steps) = (0f64, 0usize, 0usize, 0usize);
+        let mut scored = 0usize;
         // The method's own loss terms (e.g. a regulariser), summed like the loss.
         let mut term_sums: std::collections::BTreeMap<String, f64> = Default::default();
         // Training images dropped under data.on_bad_image = "skip" this epoch.
@@ -589,11 +590,11 @@ pub fn train(
             )?;
             if !result.loss.is_finite() {
                 bail!(
-                    "loss is {} at epoch {} step {} (the last good checkpoint is kept in {})",
+                    "loss is {} at epoch {} step {} ({})",
                     result.loss,
                     epoch + 1,
                     steps + 1,
-                    ckpt_dir.display()
+                    checkpoint::kept(&ckpt_dir)?
                 );
             }
             optim.step(&result.grads, lr)?;
@@ -606,10 +607,11 @@ pub fn train(
                 .argmax(1)?
                 .to_device(&Device::Cpu)?
                 .to_vec1()?;
+            // Samples without a label (negatives of a multi-label split) have no class to hit.
             for (p, &i) in predictions.iter().zip(indices) {
-                if run.data.train.items[i].1.labels.contains(&(*p as usize)) {
-                    correct += 1;
-                }
+                let labels = &run.data.train.items[i].1.labels;
+                scored += usize::from(!labels.is_empty());
+                correct += usize::from(labels.contains(&(*p as usize)));
             }
             seen += indices.len();
             steps += 1;
@@ -660,7 +662,7 @@ pub fn train(
             "epoch": epoch + 1,
             "lr": lr,
             "loss": loss_sum / seen.max(1) as f64,
-            "train_accuracy": correct as f64 / seen.max(1) as f64,
+            "train_accuracy": correct as f64 / scored.max(1) as f64,
             "steps": steps,
             "data_wait_seconds": waited,
         });
