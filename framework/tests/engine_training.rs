@@ -251,6 +251,43 @@ register_plugin!(Sampler, "test_shuffle", "seeded shuffle", build_shuffle);
 register_plugin!(Evaluator, "test_accuracy", "top-1 accuracy", build_accuracy);
 register_plugin!(Method, "test_coop", "mini CoOp", build_mini_coop);
 
+/// Zero-shot in a few lines: the fixed prompt "a photo of {class}." and nothing to train.
+struct FixedPrompts(Option<Arc<Vec<Vec<u32>>>>);
+
+impl PromptLearner for FixedPrompts {
+    fn bind(&mut self, env: &ModelEnv<'_>, classnames: &[String], _rng: &mut Rng) -> Result<()> {
+        let length = env.clip.config.text.context_length;
+        let ids = classnames
+            .iter()
+            .map(|c| {
+                env.tokenizer
+                    .tokenize(&format!("a photo of {c}."), length, false)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.0 = Some(Arc::new(ids));
+        Ok(())
+    }
+    fn parameters(&self) -> Vec<(String, Var)> {
+        Vec::new()
+    }
+    fn footprint(&self) -> Footprint {
+        Footprint {
+            text: TextMode::Frozen,
+            vision: false,
+        }
+    }
+    fn prompts(&self, _env: &ModelEnv<'_>, _step: &mut StepContext<'_>) -> Result<StepPrompts> {
+        Ok(StepPrompts {
+            visual: None,
+            text: TextPrompts::Fixed(self.0.clone().expect("bound")),
+        })
+    }
+}
+fn build_fixed(_: &Section<'_>) -> Result<Box<dyn PromptLearner>> {
+    Ok(Box::new(FixedPrompts(None)))
+}
+register_plugin!(Method, "test_fixed", "fixed prompts", build_fixed);
+
 // ---- harness --------------------------------------------------------------------------------
 
 struct Sink {
@@ -479,4 +516,94 @@ fn a_multilabel_split_with_negatives_trains_with_finite_losses() {
         outcome.notes
     );
     assert!((0.0..=1.0).contains(&outcome.test.overall));
+}
+
+/// The records of a run that logged no epoch: its evaluations only.
+fn assert_no_epochs(records: &[serde_json::Value]) {
+    assert!(
+        records.iter().all(|r| r.get("epoch").is_none()),
+        "{records:?}"
+    );
+}
+
+#[test]
+fn zero_epochs_evaluate_the_initial_prompts_without_training() {
+    let (outcome, records) = run("zero-epochs", &["train.epochs=0"]);
+    assert_no_epochs(&records);
+    // One validation (best_val is the default) and the test.
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert!(records[0]["val"].is_f64() && records[1]["test"].is_f64());
+    assert_eq!(outcome.epochs, 0);
+    assert_eq!(outcome.selected_epoch, None);
+    assert_eq!(outcome.val, records[0]["val"].as_f64());
+    assert!(
+        outcome
+            .notes
+            .iter()
+            .any(|n| n.contains("nothing trains (train.epochs = 0)")),
+        "{:?}",
+        outcome.notes
+    );
+}
+
+#[test]
+fn a_method_without_parameters_runs_no_epochs() {
+    let (outcome, records) = run("fixed", &["method.name=\"test_fixed\""]);
+    assert_no_epochs(&records);
+    assert_eq!(outcome.epochs, 0);
+    assert_eq!(outcome.trainable_parameters, 0);
+    assert!(
+        outcome
+            .notes
+            .iter()
+            .any(|n| n.contains("`test_fixed` has no trainable parameters")),
+        "{:?}",
+        outcome.notes
+    );
+    // The same prompts evaluated by a run of zero epochs give the same test value.
+    let (zero, _) = run(
+        "fixed-zero",
+        &["method.name=\"test_fixed\"", "train.epochs=0"],
+    );
+    assert_eq!(outcome.test.overall.to_bits(), zero.test.overall.to_bits());
+}
+
+#[test]
+fn a_test_only_dataset_is_evaluated_when_nothing_trains() {
+    let (outcome, records) = run(
+        "test-only",
+        &[
+            "data.dataset=\"test_only_squares\"",
+            "method.name=\"test_fixed\"",
+        ],
+    );
+    assert_no_epochs(&records);
+    assert_eq!(outcome.samples, [0, 0, 12]);
+    assert_eq!(outcome.test.tasks[0].samples, 12);
+    assert_eq!(outcome.val, None, "no val split, no validation");
+    assert!(
+        outcome
+            .notes
+            .iter()
+            .any(|n| n.contains("test_only_squares has no training split")),
+        "{:?}",
+        outcome.notes
+    );
+}
+
+#[test]
+fn a_test_only_dataset_cannot_train() {
+    let dir = run_dir("test-only-train");
+    let loaded = config(&dir, &["data.dataset=\"test_only_squares\""]);
+    let mut sink = Sink {
+        dir: dir.clone(),
+        records: vec![],
+        crash_after: None,
+    };
+    let err = train(&loaded, &Registry::builtin().unwrap(), &mut sink).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("no training samples"),
+        "{err:#}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -4,7 +4,7 @@
 //! config and seed give bit-identical metrics, interrupted or not.
 
 use super::checkpoint::{self, CheckpointRecord};
-use super::data::{build_run_data, RunData};
+use super::data::{RunData, RunDatasets};
 use super::forward::{
     eval_logits, eval_text_features, train_step, ForwardOptions, ImageInput, TextFeatureCache,
 };
@@ -47,11 +47,14 @@ pub trait RunSink {
 pub struct TrainOutcome {
     /// Test metrics with the selected prompts.
     pub test: EvalReport,
-    /// Best validation metrics (None without validation).
+    /// Best validation metrics (None without validation); for a run that trains nothing, the
+    /// validation value of its prompts.
     pub val: Option<f64>,
-    /// Epoch (0-based) of the selected prompts.
+    /// Epoch (0-based) of the selected prompts (None when nothing was selected: no validation,
+    /// or no epoch).
     pub selected_epoch: Option<usize>,
-    /// Epochs trained.
+    /// Epochs trained (0 when nothing trains: `train.epochs = 0` or a method without
+    /// trainable parameters).
     pub epochs: usize,
     /// Trainable parameters of the method.
     pub trainable_parameters: usize,
@@ -388,30 +391,18 @@ pub fn train(
     }
     let clip = build_model(loaded)?;
     let device = clip.text.token_embedding.device().clone();
-    let data = build_run_data(loaded, registry, clip.config.vision.image_size)?;
-    write_split(sink.dir(), &data)?;
-    for note in &data.notes {
-        tracing::info!("{note}");
-    }
-    tracing::info!(
-        "{} classes in {} task(s); {} train / {} val / {} test samples",
-        data.space.classnames.len(),
-        data.space.tasks.len(),
-        data.train.len(),
-        data.val.len(),
-        data.test.len()
-    );
+    let datasets = RunDatasets::open(loaded, registry, clip.config.vision.image_size)?;
     let mut method = build_method(loaded, registry)?;
     let tokenizer = ClipTokenizer::new();
     let mut init_rng = rng::seeded(stream_seed(config.seed, 1));
-    method.set_class_templates(&data.space.class_templates);
+    method.set_class_templates(&datasets.space.class_templates);
     method.bind(
         &ModelEnv {
             clip: &clip,
             tokenizer: &tokenizer,
             device: &device,
         },
-        &data.space.classnames,
+        &datasets.space.classnames,
         &mut init_rng,
     )?;
     if let Some(source) = &config.method.init_from {
@@ -440,6 +431,38 @@ pub fn train(
         trainable,
         params.len()
     );
+    // Nothing to train: no epochs run (they would change nothing), and no training split is
+    // required.
+    let untrained = if config.train.epochs == 0 {
+        Some("train.epochs = 0".to_string())
+    } else if params.is_empty() {
+        Some(format!(
+            "method `{}` has no trainable parameters",
+            config.method.name
+        ))
+    } else {
+        None
+    };
+    let trains = untrained.is_none();
+    let mut data = datasets.into_run_data(loaded, registry, trains)?;
+    if let Some(reason) = &untrained {
+        data.notes.push(format!(
+            "nothing trains ({reason}): the prompts are evaluated as they are, without epochs"
+        ));
+    }
+    write_split(sink.dir(), &data)?;
+    for note in &data.notes {
+        tracing::info!("{note}");
+    }
+    tracing::info!(
+        "{} classes in {} task(s); {} train / {} val / {} test samples",
+        data.space.classnames.len(),
+        data.space.tasks.len(),
+        data.train.len(),
+        data.val.len(),
+        data.test.len()
+    );
+    let epochs = if trains { config.train.epochs } else { 0 };
     let masking = match config.data.task_masking.as_str() {
         "none" => TaskMasking::None,
         "zero" => TaskMasking::Zero,
@@ -488,9 +511,11 @@ pub fn train(
     let mut best_prompts: Vec<(String, Tensor)> = Vec::new();
     let mut start_epoch = 0;
     let ckpt_dir = sink.checkpoint_dir();
-    std::fs::create_dir_all(&ckpt_dir)
-        .with_context(|| format!("creating {}", ckpt_dir.display()))?;
-    if let Some(ckpt) = checkpoint::load(&ckpt_dir, &device)? {
+    if trains {
+        std::fs::create_dir_all(&ckpt_dir)
+            .with_context(|| format!("creating {}", ckpt_dir.display()))?;
+    }
+    if let Some(ckpt) = checkpoint::load(&ckpt_dir, &device)?.filter(|_| trains) {
         let report = crate::method::load_named(&params, &ckpt.params)?;
         if !report.missing.is_empty() {
             bail!(
@@ -532,13 +557,13 @@ pub fn train(
     let select_best = config.train.select == "best_val"
         && !run.data.val.is_empty()
         && config.train.eval_every > 0;
-    if config.train.select == "best_val" && !select_best && config.train.epochs > 0 {
+    if config.train.select == "best_val" && !select_best && trains {
         tracing::warn!(
             "no validation (empty val split or eval_every = 0): testing the last prompts"
         );
     }
     let classes = run.data.space.classnames.len();
-    for epoch in start_epoch..config.train.epochs {
+    for epoch in start_epoch..epochs {
         let epoch_start = Instant::now();
         let lr = schedule.lr(epoch);
         let batches = sampler.batches(&metas, config.data.batch_size, config.seed, epoch)?;
@@ -711,6 +736,16 @@ pub fn train(
             checkpoint::save(&ckpt_dir, &record, &current, &optim_state, &best_prompts)?;
         }
     }
+    // Untrained prompts are validated once, for the value a trained run would report.
+    if !trains && select_best {
+        let report = run.evaluate(Split::Val, &mut rng::seeded(0))?;
+        let mut record = serde_json::json!({ "val": report.overall });
+        if report.tasks.len() > 1 {
+            record["val_tasks"] = serde_json::to_value(&report.tasks)?;
+        }
+        sink.log_metrics(&record)?;
+        best = Some((report.overall, 0));
+    }
     // Select the prompts to test.
     if select_best && !best_prompts.is_empty() {
         let best_map: HashMap<String, Tensor> = best_prompts.iter().cloned().collect();
@@ -741,12 +776,12 @@ pub fn train(
     Ok(TrainOutcome {
         test,
         val: best.map(|(v, _)| v),
-        selected_epoch: if select_best {
+        selected_epoch: if select_best && trains {
             best.map(|(_, e)| e)
         } else {
             None
         },
-        epochs: config.train.epochs,
+        epochs,
         trainable_parameters: trainable,
         samples: [
             run.data.train.len(),
