@@ -1,9 +1,11 @@
 //! `mvlpt report`: mean ± std over seeds of the complete runs below a directory (or of an
-//! experiment), printed and written as Markdown, CSV and JSON.
+//! experiment), printed and written as Markdown, CSV, JSON and charts; optionally laid out as
+//! a paper table.
 
 use super::config::find_experiment;
 use anyhow::{bail, Result};
 use mvlpt_framework::config::LoadedConfig;
+use mvlpt_framework::run::chart::write_line_chart;
 use mvlpt_framework::run::report::{aggregate, collect, TableLayout};
 use std::path::PathBuf;
 
@@ -22,7 +24,8 @@ pub struct Args {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Also lay the results out as a paper table (datasets as columns, named averages), e.g.
-    /// experiments/paper/elevater-table.toml; printed and written as table.md.
+    /// experiments/paper/elevater-table.toml; printed and written as table.md, with its first
+    /// average against shots as table-shots.png.
     #[arg(long)]
     layout: Option<PathBuf>,
 }
@@ -50,11 +53,17 @@ pub fn run(args: Args) -> Result<()> {
         tracing::info!("wrote {}", path.display());
     }
     if let Some(layout) = &args.layout {
-        let table = report.layout_markdown(&TableLayout::load(layout)?);
+        let layout = TableLayout::load(layout)?;
+        let table = report.layout_markdown(&layout)?;
         println!("\n{table}");
         let path = out.join("table.md");
         mvlpt_framework::io::write_atomic(&path, table.as_bytes())?;
         tracing::info!("wrote {}", path.display());
+        if let Some(chart) = report.layout_chart(&layout)? {
+            let path = out.join("table-shots.png");
+            write_line_chart(&chart, &path)?;
+            tracing::info!("wrote {}", path.display());
+        }
     }
     Ok(())
 }

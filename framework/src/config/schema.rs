@@ -19,6 +19,11 @@ pub struct ExperimentConfig {
     /// Free text shown in reports.
     #[serde(default)]
     pub description: String,
+    /// The name of this run's row in `mvlpt report` instead of the method name (e.g. "MCoOp"
+    /// for CoOp initialised from source prompts). Empty: the method name. Left out of the
+    /// resolved config when empty, so configs without it keep their run ids.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub label: String,
     /// Files this one builds on, relative to it; merged before it (later wins). A single path
     /// or a list.
     #[serde(default, deserialize_with = "one_or_many")]

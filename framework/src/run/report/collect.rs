@@ -1,0 +1,286 @@
+//! Reading the results of complete runs: one record per run (or per task of a multitask run),
+//! labelled by the run's `label` or method, with the settings that tell runs of one group
+//! apart.
+
+use crate::run::dir::{COMPLETE_FILE, CONFIG_FILE, RESULT_FILE};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Config keys (or key prefixes) that do not change a run's result, ignored when looking for
+/// settings that differ between runs of one group.
+const EXECUTION_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "extends",
+    "seed",
+    "output",
+    "sweep",
+    "plugins.paths",
+    "model.device",
+    "model.cache_dir",
+    "data.root",
+    "data.workers",
+    "data.prefetch",
+    "data.eval_batch_size",
+];
+
+/// The config keys that define a group already (a labelled run's group is named by `label`,
+/// and its `method.name` stays a setting: two methods under one label are told apart).
+const GROUP_KEYS: &[&str] = &["label", "data.dataset", "data.shots"];
+
+/// One value to aggregate: a run (or one task of a multitask run).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResultRecord {
+    /// Experiment name.
+    pub experiment: String,
+    /// The run's `label`, or else its method (with ` (multitask)` for a task of a multitask
+    /// run).
+    pub method: String,
+    /// Dataset (or task).
+    pub dataset: String,
+    /// Shots per class.
+    pub shots: usize,
+    /// Seed.
+    pub seed: u64,
+    /// The value (a fraction, e.g. accuracy in [0, 1]).
+    pub value: f64,
+    /// Other settings that tell this run's group apart (key → value as TOML).
+    pub variant: BTreeMap<String, String>,
+    /// The run directory.
+    pub run_dir: PathBuf,
+}
+
+/// The part of `result.json` a report reads (other fields are ignored).
+#[derive(Deserialize)]
+struct StoredResult {
+    experiment: String,
+    method: String,
+    dataset: String,
+    shots: usize,
+    seed: u64,
+    test: f64,
+    #[serde(default)]
+    metrics: BTreeMap<String, f64>,
+    #[serde(default)]
+    per_task: Vec<StoredTask>,
+}
+
+#[derive(Deserialize)]
+struct StoredTask {
+    name: String,
+    value: f64,
+}
+
+/// The runs found below a directory.
+#[derive(Clone, Debug, Default)]
+pub struct Collection {
+    /// Values of complete runs.
+    pub records: Vec<ResultRecord>,
+    /// Run directories without `COMPLETE` (not reported).
+    pub incomplete: Vec<PathBuf>,
+}
+
+/// Reads `result.json` of every complete run below `root`. `metric` picks an entry of the
+/// result's `metrics` instead of the overall `test` value (and then multitask runs are not
+/// split into tasks).
+pub fn collect(root: &Path, metric: Option<&str>) -> Result<Collection> {
+    if !root.is_dir() {
+        bail!("{} is not a directory", root.display());
+    }
+    let mut run_dirs = Vec::new();
+    find_run_dirs(root, &mut run_dirs)?;
+    run_dirs.sort();
+    let mut collection = Collection::default();
+    let mut settings = Vec::new();
+    for dir in run_dirs {
+        if !dir.join(COMPLETE_FILE).is_file() {
+            collection.incomplete.push(dir);
+            continue;
+        }
+        let run_settings = read_settings(&dir)?;
+        let records = read_run(&dir, metric, &run_settings.label)?;
+        for record in records {
+            settings.push(run_settings.values.clone());
+            collection.records.push(record);
+        }
+    }
+    assign_variants(&mut collection.records, &settings);
+    Ok(collection)
+}
+
+/// Directories below `dir` that hold a `result.json` or a `COMPLETE` marker, or that look
+/// like an unfinished run (hold a `config.toml`).
+fn find_run_dirs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let is_run = [RESULT_FILE, COMPLETE_FILE, CONFIG_FILE]
+        .iter()
+        .any(|f| dir.join(f).is_file());
+    if is_run {
+        out.push(dir.to_path_buf());
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let path = entry
+            .with_context(|| format!("listing {}", dir.display()))?
+            .path();
+        let hidden = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if path.is_dir() && !hidden {
+            find_run_dirs(&path, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// The records of one complete run directory; a non-empty `label` names them instead of the
+/// method.
+fn read_run(dir: &Path, metric: Option<&str>, label: &str) -> Result<Vec<ResultRecord>> {
+    let path = dir.join(RESULT_FILE);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let stored: StoredResult = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a run result", path.display()))?;
+    let record = |method: String, dataset: String, value: f64| ResultRecord {
+        experiment: stored.experiment.clone(),
+        method: if label.is_empty() {
+            method
+        } else {
+            label.to_string()
+        },
+        dataset,
+        shots: stored.shots,
+        seed: stored.seed,
+        value,
+        variant: BTreeMap::new(),
+        run_dir: dir.to_path_buf(),
+    };
+    if let Some(name) = metric {
+        let Some(&value) = stored.metrics.get(name) else {
+            bail!(
+                "{} has no metric `{name}` (it has: {})",
+                path.display(),
+                stored
+                    .metrics
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        };
+        return Ok(vec![record(
+            stored.method.clone(),
+            stored.dataset.clone(),
+            value,
+        )]);
+    }
+    if stored.per_task.len() > 1 {
+        let method = format!("{} (multitask)", stored.method);
+        return Ok(stored
+            .per_task
+            .iter()
+            .map(|task| record(method.clone(), task.name.clone(), task.value))
+            .collect());
+    }
+    Ok(vec![record(
+        stored.method.clone(),
+        stored.dataset.clone(),
+        stored.test,
+    )])
+}
+
+/// What a report reads from a run's `config.toml`.
+#[derive(Default)]
+struct RunSettings {
+    /// `label` (empty when the run has none).
+    label: String,
+    /// Dotted key → TOML value, without execution-only keys and the keys that name the group.
+    values: BTreeMap<String, String>,
+}
+
+/// The run's settings; empty when the run has no `config.toml`.
+fn read_settings(dir: &Path) -> Result<RunSettings> {
+    let path = dir.join(CONFIG_FILE);
+    if !path.is_file() {
+        return Ok(RunSettings::default());
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{}: invalid TOML", path.display()))?;
+    let label = match table.get("label") {
+        None => String::new(),
+        Some(toml::Value::String(label)) => label.clone(),
+        Some(other) => bail!("{}: label = {other} is not a string", path.display()),
+    };
+    let mut values = BTreeMap::new();
+    flatten(&toml::Value::Table(table), "", &mut values);
+    // Without a label the method names the group.
+    let method = (label.is_empty()).then_some("method.name");
+    values.retain(|key, _| {
+        let covers = |k: &&str| key == *k || key.starts_with(&format!("{k}."));
+        !EXECUTION_KEYS
+            .iter()
+            .chain(GROUP_KEYS)
+            .chain(method.as_ref())
+            .any(covers)
+    });
+    Ok(RunSettings { label, values })
+}
+
+fn flatten(value: &toml::Value, prefix: &str, out: &mut BTreeMap<String, String>) {
+    match value {
+        toml::Value::Table(table) if !table.is_empty() => {
+            for (key, item) in table {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten(item, &path, out);
+            }
+        }
+        leaf => {
+            out.insert(prefix.to_string(), leaf.to_string());
+        }
+    }
+}
+
+/// Finds the settings that differ between runs of one group and records them as each
+/// record's `variant` (a key a run does not have reads `-`).
+fn assign_variants(records: &mut [ResultRecord], settings: &[BTreeMap<String, String>]) {
+    let mut groups: BTreeMap<(String, String, String, usize), Vec<usize>> = BTreeMap::new();
+    for (i, r) in records.iter().enumerate() {
+        groups
+            .entry((
+                r.experiment.clone(),
+                r.method.clone(),
+                r.dataset.clone(),
+                r.shots,
+            ))
+            .or_default()
+            .push(i);
+    }
+    let mut varying = BTreeSet::new();
+    for members in groups.values() {
+        let keys: BTreeSet<&String> = members.iter().flat_map(|&i| settings[i].keys()).collect();
+        for key in keys {
+            let first = settings[members[0]].get(key);
+            if members.iter().any(|&i| settings[i].get(key) != first) {
+                varying.insert(key.clone());
+            }
+        }
+    }
+    for (record, own) in records.iter_mut().zip(settings) {
+        record.variant = varying
+            .iter()
+            .map(|key| {
+                (
+                    key.clone(),
+                    own.get(key).cloned().unwrap_or_else(|| "-".into()),
+                )
+            })
+            .collect();
+    }
+}
