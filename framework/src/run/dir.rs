@@ -64,10 +64,16 @@ pub fn run_id(config: &ExperimentConfig) -> Result<String> {
             object.remove(*key);
         }
     }
+    Ok(canonical_hash(&value))
+}
+
+/// The first 12 hex digits of the SHA-256 of `value` as canonical JSON (keys sorted at every
+/// level, no whitespace): run ids and average group ids.
+pub(crate) fn canonical_hash(value: &serde_json::Value) -> String {
     let mut canonical = String::new();
-    write_canonical_json(&value, &mut canonical);
+    write_canonical_json(value, &mut canonical);
     let digest = Sha256::digest(canonical.as_bytes());
-    Ok(digest.iter().take(6).map(|b| format!("{b:02x}")).collect())
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Writes `value` as JSON with object keys sorted at every level, independent of how the map

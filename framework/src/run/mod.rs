@@ -11,13 +11,17 @@
 //! - [`Progress`]: a progress bar on a terminal, periodic log lines elsewhere.
 //! - [`expand_sweep`]: the `[sweep]` table as a list of runs ([`RunSpec`]).
 //! - [`plan_runs`] / [`check_plans`] / [`execute_runs`]: what `mvlpt run` does for every run of an experiment.
+//! - [`pipeline`]: stages run in order as one command (experiments, seed averages between
+//!   them); an ordinary experiment is a pipeline of one stage.
 //! - [`report`]: mean ± std over seeds of the results below a directory; [`chart`]: its bar chart.
 
 pub mod chart;
 mod dir;
 mod environment;
+mod layer;
 mod logging;
 mod metrics;
+pub mod pipeline;
 mod progress;
 pub mod report;
 mod runner;
@@ -29,6 +33,7 @@ pub use logging::{init_logging, init_run_logging, RunLogGuard};
 pub use metrics::MetricsLog;
 pub use progress::{format_duration, Progress, ProgressMode};
 pub use runner::{
-    check_plans, execute_runs, plan_runs, validate_plugins, Engine, Outcome, PlannedRun, RunReport,
+    check_plans, execute_runs, plan_runs, plan_runs_with, validate_plugins, Engine, Outcome,
+    PlannedRun, ResolvedValues, Resolver, RunReport,
 };
 pub use sweep::{expand_sweep, RunSpec};

@@ -3,13 +3,15 @@
 //! and going on past a failed one.
 
 use super::dir::{RunDir, RunState};
+use super::layer::with_values;
 use super::logging::init_run_logging;
 use super::progress::format_duration;
 use super::sweep::{expand_sweep, RunSpec};
 use crate::config::{ExperimentConfig, LoadedConfig};
 use crate::engine::experiment::RunResult;
 use crate::plugin::{PluginKind, Registry};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use figment::value::Value;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -32,12 +34,34 @@ pub struct PlannedRun {
     pub problem: Option<String>,
 }
 
+/// Values a pipeline adds to a run's config after its sweep values (its resolved `@stage`
+/// references), with the name provenance gives them; `None` when there is nothing to add.
+pub type Resolver<'a> = &'a dyn Fn(&LoadedConfig) -> Result<Option<ResolvedValues>>;
+
+/// Config values resolved by a pipeline for one run.
+#[derive(Clone, Debug)]
+pub struct ResolvedValues {
+    /// How provenance names them (`pipeline reference @source-avg`).
+    pub source: String,
+    /// Dotted keys and their values.
+    pub values: Vec<(String, Value)>,
+}
+
 /// Expands `base` into its runs and resolves each run's config (any config error fails the
 /// whole plan, naming the run). Plugin names and duplicate configs are checked too and kept
 /// as each run's [`PlannedRun::problem`], so a dry run can list them; [`check_plans`] turns
 /// them into one error before anything starts, so a typo in the 50th run of a sweep does not
 /// surface hours later.
 pub fn plan_runs(base: &LoadedConfig, registry: &Registry) -> Result<Vec<PlannedRun>> {
+    plan_runs_with(base, registry, &|_| Ok(None))
+}
+
+/// [`plan_runs`], with `resolve` adding values to each run's config after its sweep values.
+pub fn plan_runs_with(
+    base: &LoadedConfig,
+    registry: &Registry,
+    resolve: Resolver<'_>,
+) -> Result<Vec<PlannedRun>> {
     let specs = expand_sweep(base)?;
     let mut plans = Vec::with_capacity(specs.len());
     let mut errors = Vec::new();
@@ -45,6 +69,15 @@ pub fn plan_runs(base: &LoadedConfig, registry: &Registry) -> Result<Vec<Planned
     for spec in specs {
         let loaded = spec
             .load(base)
+            .and_then(|config| {
+                let what = || format!("sweep run {} ({})", spec.index, spec.describe());
+                match resolve(&config).with_context(what)? {
+                    None => Ok(config),
+                    Some(resolved) => {
+                        with_values(&config, &resolved.source, &resolved.values, what)
+                    }
+                }
+            })
             .and_then(|config| Ok((RunDir::for_config(&config.config)?, config)));
         let (dir, config) = match loaded {
             Ok(loaded) => loaded,

@@ -16,10 +16,10 @@
 //! Runs are ordered seed by seed (all points with the first seed, then the next), grid keys
 //! in sorted order with the last varying fastest, zip groups after the grid.
 
-use crate::config::{ConfigError, ExperimentConfig, LoadedConfig, SweepConfig};
-use anyhow::{bail, ensure, Context, Result};
-use figment::value::{Dict, Map, Value};
-use figment::{Metadata, Profile, Provider, Source};
+use super::layer::with_values;
+use crate::config::{LoadedConfig, SweepConfig};
+use anyhow::{bail, ensure, Result};
+use figment::value::Value;
 
 /// One run of an experiment: the config values its sweep assigns to it.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,21 +47,8 @@ impl RunSpec {
     /// The run's config: `base` (defaults < files < env < `--set`) plus this run's values as
     /// the layer "sweep". Errors name the run and the key.
     pub fn load(&self, base: &LoadedConfig) -> Result<LoadedConfig> {
-        let mut figment = base.figment.clone();
-        for (key, value) in &self.assignments {
-            figment = figment.merge(SweepValue { key, value });
-        }
-        let mut config: ExperimentConfig = figment
-            .extract()
-            .map_err(ConfigError::from_figment)
-            .with_context(|| format!("sweep run {} ({})", self.index, self.describe()))?;
-        if config.name.is_empty() {
-            config.name = base.config.name.clone();
-        }
-        Ok(LoadedConfig {
-            config,
-            figment,
-            base_dir: base.base_dir.clone(),
+        with_values(base, "sweep", &self.assignments, || {
+            format!("sweep run {} ({})", self.index, self.describe())
         })
     }
 }
@@ -190,28 +177,4 @@ fn check_keys(sweep: &SweepConfig, base: &LoadedConfig) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// One swept value as a figment layer named "sweep".
-struct SweepValue<'a> {
-    key: &'a str,
-    value: &'a Value,
-}
-
-impl Provider for SweepValue<'_> {
-    fn metadata(&self) -> Metadata {
-        Metadata::named("sweep").source(Source::Custom("sweep".into()))
-    }
-
-    fn data(&self) -> figment::Result<Map<Profile, Dict>> {
-        // A fresh copy: the value read from the experiment file still carries that file's
-        // tag, and figment keeps existing tags, which would credit the file instead of "sweep".
-        let mut value = Value::serialize(self.value)?;
-        for part in self.key.rsplit('.') {
-            let mut dict = Dict::new();
-            dict.insert(part.to_string(), value);
-            value = Value::from(dict);
-        }
-        Ok(Profile::Default.collect(value.into_dict().unwrap_or_default()))
-    }
 }
