@@ -2,7 +2,7 @@
 
 use super::environment::EnvironmentRecord;
 use super::metrics::MetricsLog;
-use crate::config::{ExperimentConfig, LoadedConfig, Provenance};
+use crate::config::{check_plain_name, ExperimentConfig, LoadedConfig, Provenance};
 use crate::io::{write_atomic, write_json_atomic};
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -129,8 +129,11 @@ pub struct RunDir {
 
 impl RunDir {
     /// The directory of `config`: `<output.runs_dir>/<name>/<run-id>/`. A relative
-    /// `output.runs_dir` is taken relative to the current directory.
+    /// `output.runs_dir` is taken relative to the current directory. A name that is not a
+    /// plain relative path (`../x`, `/abs`) is refused: it would write outside the runs
+    /// directory.
     pub fn for_config(config: &ExperimentConfig) -> Result<Self> {
+        check_plain_name("name", &config.name)?;
         let run_id = run_id(config)?;
         let path = config.output.runs_dir.join(&config.name).join(&run_id);
         Ok(Self {
