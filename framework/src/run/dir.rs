@@ -1,6 +1,7 @@
 //! The run directory `runs/<experiment>/<run-id>/` and the files in it.
 
 use super::environment::EnvironmentRecord;
+use super::lock::LOCK_FILE;
 use super::metrics::MetricsLog;
 use crate::config::{check_plain_name, ExperimentConfig, LoadedConfig, Provenance};
 use crate::io::{write_atomic, write_json_atomic};
@@ -169,14 +170,22 @@ impl RunDir {
             .with_context(|| format!("creating run directory {}", self.path.display()))
     }
 
-    /// New, incomplete or complete.
+    /// New, incomplete or complete. A directory holding nothing but its lock file (a
+    /// process locked it and wrote nothing) is new.
     pub fn state(&self) -> RunState {
         if self.file(COMPLETE_FILE).is_file() {
-            RunState::Complete
-        } else if self.path.is_dir() {
-            RunState::Incomplete
-        } else {
+            return RunState::Complete;
+        }
+        let Ok(entries) = std::fs::read_dir(&self.path) else {
+            return RunState::New;
+        };
+        let names: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect();
+        if names.len() == 1 && names[0] == LOCK_FILE {
             RunState::New
+        } else {
+            RunState::Incomplete
         }
     }
 
@@ -185,19 +194,31 @@ impl RunDir {
         self.state() == RunState::Complete
     }
 
-    /// Empties the directory so the run starts over (`--force`). `COMPLETE` goes first, so an
-    /// interrupted reset leaves an incomplete run, never a complete one with missing files.
+    /// Empties the directory so the run starts over (`--force`); call it with the run's lock
+    /// held. `COMPLETE` goes first, so an interrupted reset leaves an incomplete run, never a
+    /// complete one with missing files. The lock file stays (see [`super::DirLock`]).
     pub fn reset(&self) -> Result<()> {
         let marker = self.file(COMPLETE_FILE);
         if marker.exists() {
             std::fs::remove_file(&marker)
                 .with_context(|| format!("removing {}", marker.display()))?;
         }
-        if self.path.exists() {
-            std::fs::remove_dir_all(&self.path)
-                .with_context(|| format!("clearing run directory {}", self.path.display()))?;
+        self.create()?;
+        let clearing = || format!("clearing run directory {}", self.path.display());
+        for entry in std::fs::read_dir(&self.path).with_context(clearing)? {
+            let entry = entry.with_context(clearing)?;
+            if entry.file_name() == LOCK_FILE {
+                continue;
+            }
+            let path = entry.path();
+            if entry.file_type().with_context(clearing)?.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            }
+            .with_context(|| format!("removing {}", path.display()))?;
         }
-        self.create()
+        Ok(())
     }
 
     /// Writes the resolved config as `config.toml` and the source of every value as

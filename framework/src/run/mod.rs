@@ -7,6 +7,8 @@
 //! logs is written atomically (write to a temporary file, then rename).
 //!
 //! - [`RunDir`]: the directory and its files; [`MetricsLog`]: the append-only metrics.
+//! - [`DirLock`]: the lock a process holds on a run directory while it works in it;
+//!   [`repair`]: what an interrupted run's directory needs before it resumes.
 //! - [`init_logging`] / [`init_run_logging`]: console logging plus a per-run `log.txt`.
 //! - [`Progress`]: a progress bar on a terminal, periodic log lines elsewhere.
 //! - [`expand_sweep`]: the `[sweep]` table as a list of runs ([`RunSpec`]).
@@ -19,21 +21,25 @@ pub mod chart;
 mod dir;
 mod environment;
 mod layer;
+mod lock;
 mod logging;
 mod metrics;
 pub mod pipeline;
 mod progress;
 pub mod report;
+mod resume;
 mod runner;
 mod sweep;
 
 pub use dir::{resolved_provenance, run_id, RunDir, RunState};
 pub use environment::EnvironmentRecord;
+pub use lock::{DirLock, LockAttempt, LockHolder, LOCK_FILE};
 pub use logging::{init_logging, init_run_logging, RunLogGuard};
 pub use metrics::MetricsLog;
 pub use progress::{format_duration, Progress, ProgressMode};
+pub use resume::{repair, Repair};
 pub use runner::{
-    check_plans, execute_runs, plan_runs, plan_runs_with, validate_plugins, Engine, Outcome,
-    PlannedRun, ResolvedValues, Resolver, RunReport,
+    check_plans, execute_run, execute_runs, plan_runs, plan_runs_with, validate_plugins, Engine,
+    Outcome, PlannedRun, ResolvedValues, Resolver, RunReport,
 };
 pub use sweep::{expand_sweep, RunSpec};

@@ -4,8 +4,10 @@
 
 use super::dir::{RunDir, RunState};
 use super::layer::with_values;
+use super::lock::{DirLock, LockAttempt};
 use super::logging::init_run_logging;
 use super::progress::format_duration;
+use super::resume::repair;
 use super::sweep::{expand_sweep, RunSpec};
 use crate::config::{ExperimentConfig, LoadedConfig};
 use crate::engine::experiment::RunResult;
@@ -202,31 +204,58 @@ pub struct RunReport {
     pub seconds: f64,
 }
 
-/// Runs every plan in order. A plan with a problem fails without starting. A complete run is skipped unless `force` (which starts it over
-/// from an empty directory); an incomplete one is resumed (the engine finds its checkpoint
-/// with [`RunDir::latest_checkpoint`]). A failing run is logged, recorded in its `error.txt`
-/// and reported; the others still run.
+/// Runs every plan in order. A plan with a problem fails without starting. A complete run is
+/// skipped unless `force` (which starts it over from an empty directory); an incomplete one is
+/// resumed (the engine finds its checkpoint with [`RunDir::latest_checkpoint`]). A failing
+/// run is logged, recorded in its `error.txt` and reported; the others still run.
+///
+/// Each run is worked on with its directory locked ([`DirLock`]). A run another process holds
+/// is left for later: the others go first, then this one waits for the lock and is skipped if
+/// the other process completed it, resumed if not.
 pub fn execute_runs(
     plans: &[PlannedRun],
     registry: &Registry,
     engine: Engine<'_>,
     force: bool,
 ) -> Vec<RunReport> {
-    plans
-        .iter()
-        .map(|plan| execute_one(plan, plans.len(), registry, engine, force))
-        .collect()
+    let mut reports: Vec<Option<RunReport>> = vec![None; plans.len()];
+    let mut held = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        match execute_one(plan, plans.len(), registry, engine, force, false) {
+            Some(report) => reports[i] = Some(report),
+            None => held.push(i),
+        }
+    }
+    for i in held {
+        reports[i] = execute_one(&plans[i], plans.len(), registry, engine, force, true);
+    }
+    reports.into_iter().flatten().collect()
 }
 
-fn execute_one(
+/// Runs one plan (of `total`) like [`execute_runs`], waiting for its lock if another process
+/// holds it: what `mvlpt run --index` does.
+pub fn execute_run(
     plan: &PlannedRun,
     total: usize,
     registry: &Registry,
     engine: Engine<'_>,
     force: bool,
 ) -> RunReport {
+    execute_one(plan, total, registry, engine, force, true)
+        .unwrap_or_else(|| unreachable!("a waiting attempt always gets the lock or fails"))
+}
+
+/// One run, with its lock held; `None` when another process holds the lock and `wait` is
+/// false.
+fn execute_one(
+    plan: &PlannedRun,
+    total: usize,
+    registry: &Registry,
+    engine: Engine<'_>,
+    force: bool,
+    wait: bool,
+) -> Option<RunReport> {
     let started = Instant::now();
-    let state = plan.dir.state();
     let title = format!(
         "run {}/{} [{}] {}",
         plan.spec.index + 1,
@@ -234,11 +263,46 @@ fn execute_one(
         plan.dir.run_id(),
         plan.spec.describe()
     );
-    let resumed = state == RunState::Incomplete && !force;
-    let outcome = if let Some(problem) = &plan.problem {
+    let report = |resumed: bool, outcome: Outcome| RunReport {
+        index: plan.spec.index,
+        description: plan.spec.describe(),
+        path: plan.dir.path().to_path_buf(),
+        resumed,
+        outcome,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    if let Some(problem) = &plan.problem {
         tracing::error!("{title}: cannot start: {problem}");
-        Outcome::Failed(problem.clone())
-    } else if state == RunState::Complete && !force {
+        return Some(report(false, Outcome::Failed(problem.clone())));
+    }
+    let locked = if wait {
+        DirLock::acquire(plan.dir.path(), |holder| {
+            tracing::info!("{title}: being run by {holder}; waiting for it");
+        })
+    } else {
+        match DirLock::try_acquire(plan.dir.path()) {
+            Ok(LockAttempt::Acquired(lock)) => Ok(lock),
+            Ok(LockAttempt::Held(holder)) => {
+                tracing::info!(
+                    "{title}: being run by {holder}; coming back to it after the others"
+                );
+                return None;
+            }
+            Err(error) => Err(error),
+        }
+    };
+    let _lock = match locked {
+        Ok(lock) => lock,
+        Err(error) => {
+            let message = format!("{error:#}");
+            tracing::error!("{title}: failed: {message}");
+            return Some(report(false, Outcome::Failed(message)));
+        }
+    };
+    // Read under the lock: another process may have completed or reset it meanwhile.
+    let state = plan.dir.state();
+    let resumed = state == RunState::Incomplete && !force;
+    let outcome = if state == RunState::Complete && !force {
         tracing::info!("{title}: complete, skipped ({})", plan.dir.path().display());
         Outcome::Skipped
     } else {
@@ -254,14 +318,7 @@ fn execute_one(
             Err(message) => Outcome::Failed(message),
         }
     };
-    RunReport {
-        index: plan.spec.index,
-        description: plan.spec.describe(),
-        path: plan.dir.path().to_path_buf(),
-        resumed,
-        outcome,
-        seconds: started.elapsed().as_secs_f64(),
-    }
+    Some(report(resumed, outcome))
 }
 
 /// One attempt at a run, logged to its `log.txt`; a failure comes back as its message, after
@@ -323,6 +380,21 @@ fn train(
 ) -> Result<RunResult> {
     let dir = &plan.dir;
     if resumed {
+        let repair = repair(dir)?;
+        if !repair.removed_temporary.is_empty() {
+            tracing::info!(
+                "{title}: removed temporary files of an interrupted attempt: {}",
+                repair.removed_temporary.join(", ")
+            );
+        }
+        if repair.metrics_lines_cut > 0 {
+            tracing::info!(
+                "{title}: metrics.jsonl cut back to epoch {} (where the checkpoint is): {} \
+                 later line(s) removed, those epochs run again",
+                repair.epochs_done,
+                repair.metrics_lines_cut
+            );
+        }
         match dir.latest_checkpoint()? {
             Some((epoch, _)) => tracing::info!("{title}: resuming after epoch {epoch}"),
             None => tracing::info!("{title}: resuming (no checkpoint yet, starting over)"),

@@ -9,6 +9,7 @@ use crate::config::ExperimentConfig;
 use crate::engine::checkpoint::save_average;
 use crate::io::{write_atomic, write_json_atomic};
 use crate::run::dir::{canonical_hash, COMPLETE_FILE, ERROR_FILE};
+use crate::run::lock::DirLock;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -154,9 +155,16 @@ impl AverageStage {
         index.groups == self.groups && self.groups.iter().all(|group| group.file.is_file())
     }
 
-    /// Averages every group unless the stage is complete (or `force`). Every averaged run must
-    /// be complete. A failure is recorded in the stage directory's `error.txt`.
+    /// Averages every group unless the stage is complete (or `force`), with the stage
+    /// directory locked. Every averaged run must be complete. A failure is recorded in the
+    /// stage directory's `error.txt`.
     pub fn run(&self, force: bool) -> Result<AverageOutcome> {
+        let _lock = DirLock::acquire(&self.dir, |holder| {
+            tracing::info!(
+                "the average of stage `{}` is being written by {holder}; waiting for it",
+                self.of
+            );
+        })?;
         if !force && self.is_complete() {
             return Ok(AverageOutcome::Skipped);
         }
