@@ -276,9 +276,47 @@ fn experiment_names_that_leave_the_runs_directory_are_refused() {
             runs.display().to_string()
         ),
     );
-    let output = mvlpt().args(["run", "--dry-run"]).arg(&exp).output().unwrap();
+    let output = mvlpt()
+        .args(["run", "--dry-run"])
+        .arg(&exp)
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains(&runs.join("group/exp").display().to_string()));
+}
+
+#[test]
+fn a_sweep_too_large_to_plan_is_refused_up_front_with_its_size() {
+    let dir = tempdir("huge-sweep");
+    let list =
+        |n: usize, f: &dyn Fn(usize) -> String| (1..=n).map(f).collect::<Vec<_>>().join(", ");
+    let exp = write(
+        &dir,
+        "huge.toml",
+        &format!(
+            "[sweep]\nseeds = [1, 2]\n[sweep.grid]\n\"train.lr\" = [{}]\n\"data.shots\" = [{}]\n",
+            list(1000, &|i| format!("{}", i as f64 * 1e-4)),
+            list(1000, &|i| i.to_string())
+        ),
+    );
+    // The address-space limit keeps a regression from taking the machine's memory (planning
+    // the 2,000,000 runs used to take about 54 KB each).
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 4000000; exec \"$0\" run --dry-run \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_mvlpt"))
+        .arg(&exp)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(
+            "the sweep expands to 2000000 runs (2 seeds × 1000 values of data.shots × 1000 \
+             values of train.lr), more than 100000"
+        ),
+        "{}",
+        stderr(&output)
+    );
 }
 
 fn fake_run(dir: &Path, method: &str, dataset: &str, seed: u64, test: f64) {

@@ -487,7 +487,7 @@ fn a_sweep_expands_grid_times_zip_times_seeds_with_sweep_provenance() {
     check_plans(&plans).unwrap();
     let swept = &plans[3];
     swept.dir.create().unwrap();
-    swept.dir.write_config(&swept.config).unwrap();
+    swept.dir.write_config(&swept.config().unwrap()).unwrap();
     let text = std::fs::read_to_string(swept.dir.file("config.toml")).unwrap();
     assert!(
         !text.contains("[sweep"),

@@ -25,6 +25,7 @@ mod lock;
 mod logging;
 mod metrics;
 pub mod pipeline;
+mod planning;
 mod progress;
 pub mod report;
 mod resume;
@@ -36,10 +37,10 @@ pub use environment::EnvironmentRecord;
 pub use lock::{DirLock, LockAttempt, LockHolder, LOCK_FILE};
 pub use logging::{init_logging, init_run_logging, RunLogGuard};
 pub use metrics::MetricsLog;
+pub use planning::{
+    check_plans, plan_runs, plan_runs_with, validate_plugins, PlannedRun, ResolvedValues, Resolver,
+};
 pub use progress::{format_duration, Progress, ProgressMode};
 pub use resume::{repair, Repair};
-pub use runner::{
-    check_plans, execute_run, execute_runs, plan_runs, plan_runs_with, validate_plugins, Engine,
-    Outcome, PlannedRun, ResolvedValues, Resolver, RunReport,
-};
-pub use sweep::{expand_sweep, RunSpec};
+pub use runner::{execute_run, execute_runs, Engine, Outcome, RunReport};
+pub use sweep::{expand_sweep, RunSpec, MAX_SWEEP_RUNS};

@@ -1,20 +1,16 @@
-//! What `mvlpt run` does: expand the experiment into runs, check every run's config before
-//! anything starts, then run them in turn, skipping complete ones, resuming incomplete ones
-//! and going on past a failed one.
+//! What `mvlpt run` does with planned runs: runs them in turn, each with its directory
+//! locked, skipping complete ones, resuming incomplete ones and going on past a failed one.
 
 use super::dir::{RunDir, RunState};
-use super::layer::with_values;
 use super::lock::{DirLock, LockAttempt};
 use super::logging::init_run_logging;
+use super::planning::PlannedRun;
 use super::progress::format_duration;
 use super::resume::repair;
-use super::sweep::{expand_sweep, RunSpec};
-use crate::config::{ExperimentConfig, LoadedConfig};
+use crate::config::LoadedConfig;
 use crate::engine::experiment::RunResult;
-use crate::plugin::{PluginKind, Registry};
-use anyhow::{bail, Context, Result};
-use figment::value::Value;
-use std::collections::BTreeMap;
+use crate::plugin::Registry;
+use anyhow::{bail, Result};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -22,159 +18,6 @@ use std::time::Instant;
 /// The training entry point each run calls: normally
 /// [`crate::engine::experiment::run_experiment`], a stand-in in tests.
 pub type Engine<'a> = &'a dyn Fn(&LoadedConfig, &Registry, &RunDir) -> Result<RunResult>;
-
-/// A run ready to start: its sweep values, its resolved config and its directory.
-#[derive(Clone, Debug)]
-pub struct PlannedRun {
-    /// The sweep values.
-    pub spec: RunSpec,
-    /// The resolved config.
-    pub config: LoadedConfig,
-    /// Its directory (not yet created).
-    pub dir: RunDir,
-    /// Why it cannot start (unknown plugins, same config as an earlier run), if so.
-    pub problem: Option<String>,
-}
-
-/// Values a pipeline adds to a run's config after its sweep values (its resolved `@stage`
-/// references), with the name provenance gives them; `None` when there is nothing to add.
-pub type Resolver<'a> = &'a dyn Fn(&LoadedConfig) -> Result<Option<ResolvedValues>>;
-
-/// Config values resolved by a pipeline for one run.
-#[derive(Clone, Debug)]
-pub struct ResolvedValues {
-    /// How provenance names them (`pipeline reference @source-avg`).
-    pub source: String,
-    /// Dotted keys and their values.
-    pub values: Vec<(String, Value)>,
-}
-
-/// Expands `base` into its runs and resolves each run's config (any config error fails the
-/// whole plan, naming the run). Plugin names and duplicate configs are checked too and kept
-/// as each run's [`PlannedRun::problem`], so a dry run can list them; [`check_plans`] turns
-/// them into one error before anything starts, so a typo in the 50th run of a sweep does not
-/// surface hours later.
-pub fn plan_runs(base: &LoadedConfig, registry: &Registry) -> Result<Vec<PlannedRun>> {
-    plan_runs_with(base, registry, &|_| Ok(None))
-}
-
-/// [`plan_runs`], with `resolve` adding values to each run's config after its sweep values.
-pub fn plan_runs_with(
-    base: &LoadedConfig,
-    registry: &Registry,
-    resolve: Resolver<'_>,
-) -> Result<Vec<PlannedRun>> {
-    let specs = expand_sweep(base)?;
-    let mut plans = Vec::with_capacity(specs.len());
-    let mut errors = Vec::new();
-    let mut by_id: BTreeMap<String, usize> = BTreeMap::new();
-    for spec in specs {
-        let loaded = spec
-            .load(base)
-            .and_then(|config| {
-                let what = || format!("sweep run {} ({})", spec.index, spec.describe());
-                match resolve(&config).with_context(what)? {
-                    None => Ok(config),
-                    Some(resolved) => {
-                        with_values(&config, &resolved.source, &resolved.values, what)
-                    }
-                }
-            })
-            .and_then(|config| Ok((RunDir::for_config(&config.config)?, config)));
-        let (dir, config) = match loaded {
-            Ok(loaded) => loaded,
-            Err(error) => {
-                errors.push(format!("{error:#}"));
-                continue;
-            }
-        };
-        let mut problems = Vec::new();
-        if let Err(error) = validate_plugins(&config.config, registry) {
-            problems.push(format!("{error:#}"));
-        }
-        if let Some(first) = by_id.insert(dir.run_id().to_string(), spec.index) {
-            problems.push(format!(
-                "same resolved config as run {} (run id {})",
-                first + 1,
-                dir.run_id()
-            ));
-        }
-        plans.push(PlannedRun {
-            problem: (!problems.is_empty()).then(|| problems.join("; ")),
-            spec,
-            config,
-            dir,
-        });
-    }
-    if !errors.is_empty() {
-        bail!("invalid config:\n  {}", errors.join("\n  "));
-    }
-    Ok(plans)
-}
-
-/// Fails, listing every problem, if any planned run cannot start.
-pub fn check_plans(plans: &[PlannedRun]) -> Result<()> {
-    let problems: Vec<String> = plans
-        .iter()
-        .filter_map(|plan| {
-            plan.problem.as_ref().map(|problem| {
-                format!(
-                    "run {} ({}): {problem}",
-                    plan.spec.index + 1,
-                    plan.spec.describe()
-                )
-            })
-        })
-        .collect();
-    if problems.is_empty() {
-        return Ok(());
-    }
-    bail!(
-        "{} of {} runs cannot start:\n  {}",
-        problems.len(),
-        plans.len(),
-        problems.join("\n  ")
-    )
-}
-
-/// Checks that every plugin `config` names is registered: the method, the dataset (or every
-/// task), the few-shot protocol, the sampler and the evaluator. An unknown name is reported
-/// with the available ones and the closest match.
-pub fn validate_plugins(config: &ExperimentConfig, registry: &Registry) -> Result<()> {
-    let mut wanted = vec![(
-        PluginKind::Method,
-        "method.name",
-        config.method.name.as_str(),
-    )];
-    if config.data.tasks.is_empty() {
-        wanted.push((PluginKind::Dataset, "data.dataset", &config.data.dataset));
-    } else {
-        for task in &config.data.tasks {
-            wanted.push((PluginKind::Dataset, "data.tasks", task));
-        }
-    }
-    wanted.push((PluginKind::FewShot, "data.fewshot", &config.data.fewshot));
-    wanted.push((PluginKind::Sampler, "data.sampler", &config.data.sampler));
-    wanted.push((
-        PluginKind::Evaluator,
-        "eval.evaluator",
-        &config.eval.evaluator,
-    ));
-    let errors: Vec<String> = wanted
-        .into_iter()
-        .filter_map(|(kind, key, name)| {
-            registry
-                .get(kind, name)
-                .err()
-                .map(|e| format!("config key `{key}`: {e}"))
-        })
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        bail!("{}", errors.join("; "))
-    }
-}
 
 /// How one run ended.
 #[derive(Clone, Debug)]
@@ -402,9 +245,10 @@ fn train(
     } else {
         tracing::info!("{title}: starting in {}", dir.path().display());
     }
-    dir.write_config(&plan.config)?;
-    dir.write_environment(&plan.config.config)?;
-    let mut result = catch_unwind(AssertUnwindSafe(|| engine(&plan.config, registry, dir)))
+    let config = plan.config()?;
+    dir.write_config(&config)?;
+    dir.write_environment(&config.config)?;
+    let mut result = catch_unwind(AssertUnwindSafe(|| engine(&config, registry, dir)))
         .unwrap_or_else(|panic| bail!("panicked: {}", panic_message(panic.as_ref())))?;
     result.experiment = dir.experiment().to_string();
     result.run_id = dir.run_id().to_string();

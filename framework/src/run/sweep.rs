@@ -74,6 +74,7 @@ pub fn expand_sweep(base: &LoadedConfig) -> Result<Vec<RunSpec>> {
         }]);
     };
     check_keys(sweep, base)?;
+    check_size(sweep)?;
     let mut points: Vec<Vec<(String, Value)>> = vec![Vec::new()];
     for (key, values) in &sweep.grid {
         points = points
@@ -123,6 +124,42 @@ pub fn expand_sweep(base: &LoadedConfig) -> Result<Vec<RunSpec>> {
         }
     }
     Ok(runs)
+}
+
+/// The most runs one experiment's sweep may expand to. Planning resolves every run's config
+/// (about 0.2 ms each) and keeps a few hundred bytes per run; beyond this, split the sweep into
+/// several experiments or a pipeline.
+pub const MAX_SWEEP_RUNS: usize = 100_000;
+
+/// Counts the runs of `sweep` before expanding it, and refuses more than [`MAX_SWEEP_RUNS`].
+fn check_size(sweep: &SweepConfig) -> Result<()> {
+    let mut factors: Vec<(usize, String)> = Vec::new();
+    if !sweep.seeds.is_empty() {
+        factors.push((sweep.seeds.len(), "seeds".into()));
+    }
+    for (key, values) in &sweep.grid {
+        factors.push((values.len(), format!("values of {key}")));
+    }
+    for (i, group) in sweep.zip.iter().enumerate() {
+        let length = group.values().next().map_or(0, Vec::len);
+        factors.push((length, format!("entries of zip group {}", i + 1)));
+    }
+    let total = factors
+        .iter()
+        .try_fold(1usize, |total, (n, _)| total.checked_mul(*n));
+    if total.is_none_or(|total| total > MAX_SWEEP_RUNS) {
+        let product = factors
+            .iter()
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect::<Vec<_>>()
+            .join(" × ");
+        let count = total.map_or_else(|| "more than 2^64".to_string(), |t| t.to_string());
+        bail!(
+            "the sweep expands to {count} runs ({product}), more than {MAX_SWEEP_RUNS}, the most \
+             one experiment plans; split it into several experiments"
+        );
+    }
+    Ok(())
 }
 
 /// Validates the swept keys and value lists before anything is expanded.

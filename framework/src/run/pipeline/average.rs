@@ -88,7 +88,7 @@ impl AverageStage {
         let mut groups: Vec<AverageGroup> = Vec::new();
         let mut present = vec![false; by.len()];
         for run in &averaged.runs {
-            let values = by_values(&run.config.config, &by)?;
+            let values = by_values(&run.config()?.config, &by)?;
             for (seen, key) in present.iter_mut().zip(&by) {
                 *seen |= !values[key].is_null();
             }

@@ -19,7 +19,7 @@ pub use average::{AverageGroup, AverageOutcome, AverageStage, AVERAGE_INDEX_FILE
 pub use execute::{execute_pipeline, PipelineReport, StageOutcome, StageReport};
 
 use super::layer::with_values;
-use super::runner::{check_plans, plan_runs_with, PlannedRun};
+use super::planning::{check_plans, plan_runs_with, PlannedRun};
 use crate::config::{LoadedConfig, PipelineConfig, StageAction};
 use crate::plugin::Registry;
 use anyhow::{bail, Context, Result};

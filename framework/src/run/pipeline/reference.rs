@@ -5,7 +5,7 @@
 
 use super::average::AverageStage;
 use crate::config::LoadedConfig;
-use crate::run::runner::ResolvedValues;
+use crate::run::planning::ResolvedValues;
 use anyhow::{bail, Result};
 use figment::value::Value;
 
