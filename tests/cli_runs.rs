@@ -237,6 +237,88 @@ fn run_refuses_unknown_plugins_before_writing_anything() {
     assert!(!dir.join("runs").exists());
 }
 
+#[test]
+fn experiment_names_that_leave_the_runs_directory_are_refused() {
+    let dir = tempdir("names");
+    let runs = dir.join("a/b/runs");
+    let absolute = dir.join("absolute").display().to_string();
+    for (name, outside) in [
+        ("../../escaped", dir.join("a/escaped")),
+        (absolute.as_str(), dir.join("absolute")),
+        ("x/../../../escaped2", dir.join("a/escaped2")),
+    ] {
+        let exp = write(
+            &dir,
+            "exp.toml",
+            &format!(
+                "name = {name:?}\n[model]\nsource = \"random:tiny\"\n[method]\nname = \"zero_shot\"\n\
+                 [data]\ndataset = \"synthetic_count\"\n[data.synthetic_count]\n\
+                 train_size = 8\nval_size = 8\ntest_size = 8\n[train]\nepochs = 0\n\
+                 [output]\nruns_dir = {:?}\n",
+                runs.display().to_string()
+            ),
+        );
+        let output = mvlpt().arg("run").arg(&exp).output().unwrap();
+        assert!(!output.status.success(), "{name}: {}", stdout(&output));
+        assert!(
+            stderr(&output).contains(&format!("name = {name:?} is not a plain relative name")),
+            "{name}: {}",
+            stderr(&output)
+        );
+        assert!(!outside.exists(), "{name}: wrote {}", outside.display());
+    }
+    // A relative name with folders stays inside and is fine.
+    let exp = write(
+        &dir,
+        "exp.toml",
+        &format!(
+            "name = \"group/exp\"\n[output]\nruns_dir = {:?}\n",
+            runs.display().to_string()
+        ),
+    );
+    let output = mvlpt()
+        .args(["run", "--dry-run"])
+        .arg(&exp)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains(&runs.join("group/exp").display().to_string()));
+}
+
+#[test]
+fn a_sweep_too_large_to_plan_is_refused_up_front_with_its_size() {
+    let dir = tempdir("huge-sweep");
+    let list =
+        |n: usize, f: &dyn Fn(usize) -> String| (1..=n).map(f).collect::<Vec<_>>().join(", ");
+    let exp = write(
+        &dir,
+        "huge.toml",
+        &format!(
+            "[sweep]\nseeds = [1, 2]\n[sweep.grid]\n\"train.lr\" = [{}]\n\"data.shots\" = [{}]\n",
+            list(1000, &|i| format!("{}", i as f64 * 1e-4)),
+            list(1000, &|i| i.to_string())
+        ),
+    );
+    // The address-space limit keeps a regression from taking the machine's memory (planning
+    // the 2,000,000 runs used to take about 54 KB each).
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 4000000; exec \"$0\" run --dry-run \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_mvlpt"))
+        .arg(&exp)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(
+            "the sweep expands to 2000000 runs (2 seeds × 1000 values of data.shots × 1000 \
+             values of train.lr), more than 100000"
+        ),
+        "{}",
+        stderr(&output)
+    );
+}
+
 fn fake_run(dir: &Path, method: &str, dataset: &str, seed: u64, test: f64) {
     let run = dir.join(format!("{method}-{dataset}-{seed}"));
     std::fs::create_dir_all(&run).unwrap();

@@ -12,8 +12,8 @@ use mvlpt_framework::method::PromptLearner;
 use mvlpt_framework::plugin::{Factory, Origin, Plugin, PluginKind, Registry};
 use mvlpt_framework::run::report::{aggregate, collect};
 use mvlpt_framework::run::{
-    check_plans, execute_runs, expand_sweep, init_run_logging, plan_runs, run_id, MetricsLog,
-    Outcome, Progress, RunDir, RunState,
+    check_plans, execute_runs, expand_sweep, init_run_logging, plan_runs, run_id, DirLock,
+    LockAttempt, MetricsLog, Outcome, Progress, RunDir, RunState,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -200,8 +200,12 @@ fn a_run_directory_holds_every_record_and_complete_is_written_last() {
     assert_eq!(run.state(), RunState::Complete);
     let files = files_below(run.path());
     assert!(
-        !files.iter().any(|f| f.starts_with('.')),
+        !files.iter().any(|f| f.starts_with('.') && f != ".lock"),
         "temporary files left: {files:?}"
+    );
+    assert!(
+        files.contains(&".lock".to_string()),
+        "the run lock file stays"
     );
     assert!(!files.contains(&"error.txt".to_string()));
 }
@@ -293,6 +297,126 @@ fn an_incomplete_run_resumes_from_its_last_checkpoint() {
     assert!(log.contains("resuming after epoch 1"), "{log}");
 }
 
+#[test]
+fn a_resumed_run_loses_stale_temporary_files_and_metrics_after_its_checkpoint() {
+    let _serial = serial();
+    let dir = tempdir("repair");
+    let file = experiment(&dir, "");
+    let base = LoadedConfig::load(Some(&file), &[]).unwrap();
+    let registry = registry();
+    let plans = plan_runs(&base, &registry).unwrap();
+    let run = &plans[0].dir;
+    // What a process killed in epoch 6 leaves: epochs 1-5 logged (and a torn sixth line), the
+    // checkpoint of epoch 3 (checkpoint_every = 3), temporary files of unfinished writes.
+    std::fs::create_dir_all(run.file("checkpoints")).unwrap();
+    let mut metrics = String::new();
+    for epoch in 1..=5 {
+        metrics.push_str(&format!("{{\"epoch\":{epoch},\"loss\":0.5}}\n"));
+    }
+    metrics.push_str("{\"epoch\":6,\"lo");
+    std::fs::write(run.file("metrics.jsonl"), metrics).unwrap();
+    std::fs::write(
+        run.file("checkpoints/last.json"),
+        "{\"epochs_done\": 3, \"tensors\": \"epoch-3.safetensors\"}",
+    )
+    .unwrap();
+    std::fs::write(run.file("checkpoints/epoch-3.safetensors"), b"weights").unwrap();
+    let stale = [
+        run.file(".result.json.tmp-4242"),
+        run.file("checkpoints/.epoch-6.safetensors.tmp-4242"),
+        run.file("checkpoints/.last.json.tmp-17"),
+    ];
+    for path in &stale {
+        std::fs::write(path, b"half").unwrap();
+    }
+    let keep = run.file(".notes.tmp-draft");
+    std::fs::write(&keep, b"not ours").unwrap();
+
+    let seen = Mutex::new(Vec::new());
+    let engine = |config: &LoadedConfig, _: &Registry, dir: &RunDir| {
+        *seen.lock().unwrap() = MetricsLog::read(&dir.file("metrics.jsonl"))?;
+        let mut metrics = dir.metrics()?;
+        for epoch in 4..=6 {
+            metrics.append(&serde_json::json!({"epoch": epoch, "loss": 0.25}))?;
+        }
+        Ok(fake_result(config))
+    };
+    let reports = execute_runs(&plans, &registry, &engine, false);
+    assert!(reports[0].resumed);
+    assert!(matches!(reports[0].outcome, Outcome::Completed(_)));
+    let before: Vec<u64> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r["epoch"].as_u64().unwrap())
+        .collect();
+    assert_eq!(before, [1, 2, 3], "cut back to the checkpointed epoch");
+    let after: Vec<u64> = MetricsLog::read(&run.file("metrics.jsonl"))
+        .unwrap()
+        .iter()
+        .map(|r| r["epoch"].as_u64().unwrap())
+        .collect();
+    assert_eq!(after, [1, 2, 3, 4, 5, 6], "every epoch exactly once");
+    for path in &stale {
+        assert!(!path.exists(), "{} left behind", path.display());
+    }
+    assert!(
+        keep.exists(),
+        "only write_atomic's temporary names are removed"
+    );
+    let log = std::fs::read_to_string(run.file("log.txt")).unwrap();
+    assert!(log.contains("metrics.jsonl cut back to epoch 3"), "{log}");
+    assert!(log.contains(".result.json.tmp-4242"), "{log}");
+}
+
+#[test]
+fn a_locked_run_is_waited_for_and_force_never_clears_it_while_held() {
+    let _serial = serial();
+    let dir = tempdir("locked");
+    let file = experiment(&dir, "");
+    let base = LoadedConfig::load(Some(&file), &[]).unwrap();
+    let registry = registry();
+    let plans = plan_runs(&base, &registry).unwrap();
+    let engine = |config: &LoadedConfig, _: &Registry, dir: &RunDir| fake_training(config, dir);
+    execute_runs(&plans, &registry, &engine, false);
+    let run = plans[0].dir.clone();
+    assert!(run.is_complete());
+
+    // Another holder (here: a second open file description in this process, which flock
+    // treats like another process).
+    let LockAttempt::Acquired(lock) = DirLock::try_acquire(run.path()).unwrap() else {
+        panic!("the run is free");
+    };
+    let LockAttempt::Held(holder) = DirLock::try_acquire(run.path()).unwrap() else {
+        panic!("a second lock must not be granted");
+    };
+    assert_eq!(holder.pid, std::process::id());
+    assert!(!holder.host.is_empty());
+    assert_eq!(DirLock::holder(run.path()).unwrap(), Some(holder.clone()));
+    assert!(holder
+        .to_string()
+        .starts_with(&format!("pid {} on host ", std::process::id())));
+
+    let forced = std::thread::scope(|scope| {
+        let worker = scope.spawn(|| execute_runs(&plans, &registry, &engine, true));
+        std::thread::sleep(Duration::from_millis(700));
+        assert!(!worker.is_finished(), "it waits for the lock");
+        assert!(
+            run.is_complete() && run.file("result.json").is_file(),
+            "--force did not touch the held directory"
+        );
+        drop(lock);
+        worker.join().unwrap()
+    });
+    assert!(matches!(forced[0].outcome, Outcome::Completed(_)));
+    assert_eq!(DirLock::holder(run.path()).unwrap(), None, "released");
+    assert_eq!(
+        MetricsLog::read(&run.file("metrics.jsonl")).unwrap().len(),
+        2,
+        "started over once"
+    );
+}
+
 const SWEEP: &str = r#"
 [sweep]
 seeds = [1, 2]
@@ -363,7 +487,7 @@ fn a_sweep_expands_grid_times_zip_times_seeds_with_sweep_provenance() {
     check_plans(&plans).unwrap();
     let swept = &plans[3];
     swept.dir.create().unwrap();
-    swept.dir.write_config(&swept.config).unwrap();
+    swept.dir.write_config(&swept.config().unwrap()).unwrap();
     let text = std::fs::read_to_string(swept.dir.file("config.toml")).unwrap();
     assert!(
         !text.contains("[sweep"),

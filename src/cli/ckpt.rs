@@ -2,8 +2,7 @@
 
 use anyhow::Result;
 use clap::Subcommand;
-use mvlpt_framework::engine::checkpoint::{average_prompts, load_prompts, save_prompts};
-use std::collections::HashMap;
+use mvlpt_framework::engine::checkpoint::{load_prompts, save_average};
 use std::path::PathBuf;
 
 /// Arguments of `mvlpt ckpt`.
@@ -36,22 +35,10 @@ enum CkptCommand {
 pub fn run(args: Args) -> Result<()> {
     match args.command {
         CkptCommand::Average { sources, out } => {
-            let mean = average_prompts(&sources)?;
-            let mut prompts: Vec<(String, candle_core::Tensor)> = mean.into_iter().collect();
-            prompts.sort_by(|a, b| a.0.cmp(&b.0));
-            let metadata = HashMap::from([(
-                "averaged_from".to_string(),
-                sources
-                    .iter()
-                    .map(|s| s.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            )]);
-            save_prompts(&out, &prompts, metadata)?;
+            let tensors = save_average(&sources, &out)?;
             eprintln!(
-                "averaged {} checkpoints ({} tensors) into {}",
+                "averaged {} checkpoints ({tensors} tensors) into {}",
                 sources.len(),
-                prompts.len(),
                 out.display()
             );
         }

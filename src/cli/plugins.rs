@@ -26,16 +26,23 @@ enum PluginsCommand {
 /// The registry commands work with: every built-in plugin plus the plugin libraries named by
 /// the experiment's `plugins.paths` (relative to its file) and by `MVLPT_PLUGIN_PATH`.
 pub fn load_registry(config: Option<&LoadedConfig>) -> Result<Registry> {
-    let paths: Vec<PathBuf> = config
-        .map(|c| {
-            c.config
-                .plugins
-                .paths
-                .iter()
-                .map(|p| c.resolve_path_of("plugins.paths", p))
-                .collect()
-        })
-        .unwrap_or_default();
+    load_registry_for(config)
+}
+
+/// The registry of several configs (the experiment stages of a pipeline): every built-in
+/// plugin plus the libraries any of them names, each once.
+pub fn load_registry_for<'a>(
+    configs: impl IntoIterator<Item = &'a LoadedConfig>,
+) -> Result<Registry> {
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for c in configs {
+        for path in &c.config.plugins.paths {
+            let path = c.resolve_path_of("plugins.paths", path);
+            if !paths.contains(&path) {
+                paths.push(path);
+            }
+        }
+    }
     Registry::with_libraries(&paths)
 }
 

@@ -4,10 +4,10 @@
 
 use super::config::find_experiment;
 use anyhow::{bail, Result};
-use mvlpt_framework::config::LoadedConfig;
 use mvlpt_framework::run::chart::write_line_chart;
+use mvlpt_framework::run::pipeline::{PipelineSource, SourceStageKind};
 use mvlpt_framework::run::report::{aggregate, collect, TableLayout};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `mvlpt report`.
 #[derive(clap::Args, Debug)]
@@ -17,6 +17,10 @@ pub struct Args {
     /// Config overrides when `target` is an experiment (they can move `output.runs_dir`).
     #[arg(long = "set", short = 's', value_name = "KEY=VALUE")]
     sets: Vec<String>,
+    /// When `target` is a pipeline file: the experiment stage to report (default: the last
+    /// one). The report is written into that stage's directory.
+    #[arg(long)]
+    stage: Option<String>,
     /// Aggregate this entry of each result's `metrics` instead of the overall test value.
     #[arg(long)]
     metric: Option<String>,
@@ -33,10 +37,19 @@ pub struct Args {
 /// Runs `mvlpt report`.
 pub fn run(args: Args) -> Result<()> {
     let root = if args.target.is_dir() {
+        if args.stage.is_some() {
+            bail!(
+                "--stage needs a pipeline file, not the directory {}",
+                args.target.display()
+            );
+        }
         args.target.clone()
     } else {
-        let loaded = LoadedConfig::load(Some(&find_experiment(&args.target)?), &args.sets)?;
-        loaded.config.output.runs_dir.join(&loaded.config.name)
+        report_dir(
+            &find_experiment(&args.target)?,
+            &args.sets,
+            args.stage.as_deref(),
+        )?
     };
     let collection = collect(&root, args.metric.as_deref())?;
     for dir in &collection.incomplete {
@@ -66,4 +79,33 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The runs directory to report for an experiment file (`<runs_dir>/<name>/`) or a pipeline
+/// file (`<runs_dir>/<pipeline>/<stage>/` of `stage`, default the last experiment stage).
+fn report_dir(file: &Path, sets: &[String], stage: Option<&str>) -> Result<PathBuf> {
+    let source = PipelineSource::load(file, sets)?;
+    if !source.is_pipeline {
+        if stage.is_some() {
+            bail!(
+                "--stage needs a pipeline file; {} is an experiment",
+                file.display()
+            );
+        }
+        return source.stage_dir(&source.name);
+    }
+    let name = match stage {
+        Some(name) => {
+            if let SourceStageKind::Average { .. } = source.stage(name)?.kind {
+                bail!("stage `{name}` averages prompts; it has no results to report");
+            }
+            name.to_string()
+        }
+        None => source
+            .experiment_configs()
+            .last()
+            .map(|(name, _)| name.to_string())
+            .unwrap_or_default(),
+    };
+    source.stage_dir(&name)
 }

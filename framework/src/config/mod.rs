@@ -8,10 +8,12 @@
 
 mod error;
 mod layers;
+mod pipeline;
 mod schema;
 mod section;
 
 pub use error::ConfigError;
 pub use layers::{ConfigLayers, LoadedConfig, Provenance};
+pub use pipeline::{check_plain_name, PipelineConfig, StageAction, StageConfig};
 pub use schema::*;
 pub use section::Section;

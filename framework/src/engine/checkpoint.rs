@@ -211,3 +211,23 @@ pub fn average_prompts(sources: &[PathBuf]) -> Result<HashMap<String, Tensor>> {
         .map(|(k, v)| Ok((k, (v.to_dtype(candle_core::DType::F32)? / n)?)))
         .collect()
 }
+
+/// Averages the prompts of `sources` ([`average_prompts`]) and writes them to `out`
+/// atomically, tensors in name order, the sources listed in the file's `averaged_from`
+/// metadata. Returns the number of tensors. What `mvlpt ckpt average` and a pipeline's
+/// average stage write.
+pub fn save_average(sources: &[PathBuf], out: &Path) -> Result<usize> {
+    let mean = average_prompts(sources)?;
+    let mut prompts: Vec<(String, Tensor)> = mean.into_iter().collect();
+    prompts.sort_by(|a, b| a.0.cmp(&b.0));
+    let metadata = HashMap::from([(
+        "averaged_from".to_string(),
+        sources
+            .iter()
+            .map(|s| s.display().to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    )]);
+    save_prompts(out, &prompts, metadata)?;
+    Ok(prompts.len())
+}

@@ -1,8 +1,9 @@
 //! The run directory `runs/<experiment>/<run-id>/` and the files in it.
 
 use super::environment::EnvironmentRecord;
+use super::lock::LOCK_FILE;
 use super::metrics::MetricsLog;
-use crate::config::{ExperimentConfig, LoadedConfig, Provenance};
+use crate::config::{check_plain_name, ExperimentConfig, LoadedConfig, Provenance};
 use crate::io::{write_atomic, write_json_atomic};
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -64,10 +65,16 @@ pub fn run_id(config: &ExperimentConfig) -> Result<String> {
             object.remove(*key);
         }
     }
+    Ok(canonical_hash(&value))
+}
+
+/// The first 12 hex digits of the SHA-256 of `value` as canonical JSON (keys sorted at every
+/// level, no whitespace): run ids and average group ids.
+pub(crate) fn canonical_hash(value: &serde_json::Value) -> String {
     let mut canonical = String::new();
-    write_canonical_json(&value, &mut canonical);
+    write_canonical_json(value, &mut canonical);
     let digest = Sha256::digest(canonical.as_bytes());
-    Ok(digest.iter().take(6).map(|b| format!("{b:02x}")).collect())
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Writes `value` as JSON with object keys sorted at every level, independent of how the map
@@ -123,8 +130,11 @@ pub struct RunDir {
 
 impl RunDir {
     /// The directory of `config`: `<output.runs_dir>/<name>/<run-id>/`. A relative
-    /// `output.runs_dir` is taken relative to the current directory.
+    /// `output.runs_dir` is taken relative to the current directory. A name that is not a
+    /// plain relative path (`../x`, `/abs`) is refused: it would write outside the runs
+    /// directory.
     pub fn for_config(config: &ExperimentConfig) -> Result<Self> {
+        check_plain_name("name", &config.name)?;
         let run_id = run_id(config)?;
         let path = config.output.runs_dir.join(&config.name).join(&run_id);
         Ok(Self {
@@ -160,14 +170,22 @@ impl RunDir {
             .with_context(|| format!("creating run directory {}", self.path.display()))
     }
 
-    /// New, incomplete or complete.
+    /// New, incomplete or complete. A directory holding nothing but its lock file (a
+    /// process locked it and wrote nothing) is new.
     pub fn state(&self) -> RunState {
         if self.file(COMPLETE_FILE).is_file() {
-            RunState::Complete
-        } else if self.path.is_dir() {
-            RunState::Incomplete
-        } else {
+            return RunState::Complete;
+        }
+        let Ok(entries) = std::fs::read_dir(&self.path) else {
+            return RunState::New;
+        };
+        let names: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect();
+        if names.len() == 1 && names[0] == LOCK_FILE {
             RunState::New
+        } else {
+            RunState::Incomplete
         }
     }
 
@@ -176,19 +194,31 @@ impl RunDir {
         self.state() == RunState::Complete
     }
 
-    /// Empties the directory so the run starts over (`--force`). `COMPLETE` goes first, so an
-    /// interrupted reset leaves an incomplete run, never a complete one with missing files.
+    /// Empties the directory so the run starts over (`--force`); call it with the run's lock
+    /// held. `COMPLETE` goes first, so an interrupted reset leaves an incomplete run, never a
+    /// complete one with missing files. The lock file stays (see [`super::DirLock`]).
     pub fn reset(&self) -> Result<()> {
         let marker = self.file(COMPLETE_FILE);
         if marker.exists() {
             std::fs::remove_file(&marker)
                 .with_context(|| format!("removing {}", marker.display()))?;
         }
-        if self.path.exists() {
-            std::fs::remove_dir_all(&self.path)
-                .with_context(|| format!("clearing run directory {}", self.path.display()))?;
+        self.create()?;
+        let clearing = || format!("clearing run directory {}", self.path.display());
+        for entry in std::fs::read_dir(&self.path).with_context(clearing)? {
+            let entry = entry.with_context(clearing)?;
+            if entry.file_name() == LOCK_FILE {
+                continue;
+            }
+            let path = entry.path();
+            if entry.file_type().with_context(clearing)?.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            }
+            .with_context(|| format!("removing {}", path.display()))?;
         }
-        self.create()
+        Ok(())
     }
 
     /// Writes the resolved config as `config.toml` and the source of every value as

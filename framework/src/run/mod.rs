@@ -7,28 +7,40 @@
 //! logs is written atomically (write to a temporary file, then rename).
 //!
 //! - [`RunDir`]: the directory and its files; [`MetricsLog`]: the append-only metrics.
+//! - [`DirLock`]: the lock a process holds on a run directory while it works in it;
+//!   [`repair`]: what an interrupted run's directory needs before it resumes.
 //! - [`init_logging`] / [`init_run_logging`]: console logging plus a per-run `log.txt`.
 //! - [`Progress`]: a progress bar on a terminal, periodic log lines elsewhere.
 //! - [`expand_sweep`]: the `[sweep]` table as a list of runs ([`RunSpec`]).
 //! - [`plan_runs`] / [`check_plans`] / [`execute_runs`]: what `mvlpt run` does for every run of an experiment.
+//! - [`pipeline`]: stages run in order as one command (experiments, seed averages between
+//!   them); an ordinary experiment is a pipeline of one stage.
 //! - [`report`]: mean ± std over seeds of the results below a directory; [`chart`]: its bar chart.
 
 pub mod chart;
 mod dir;
 mod environment;
+mod layer;
+mod lock;
 mod logging;
 mod metrics;
+pub mod pipeline;
+mod planning;
 mod progress;
 pub mod report;
+mod resume;
 mod runner;
 mod sweep;
 
 pub use dir::{resolved_provenance, run_id, RunDir, RunState};
 pub use environment::EnvironmentRecord;
+pub use lock::{DirLock, LockAttempt, LockHolder, LOCK_FILE};
 pub use logging::{init_logging, init_run_logging, RunLogGuard};
 pub use metrics::MetricsLog;
-pub use progress::{format_duration, Progress, ProgressMode};
-pub use runner::{
-    check_plans, execute_runs, plan_runs, validate_plugins, Engine, Outcome, PlannedRun, RunReport,
+pub use planning::{
+    check_plans, plan_runs, plan_runs_with, validate_plugins, PlannedRun, ResolvedValues, Resolver,
 };
-pub use sweep::{expand_sweep, RunSpec};
+pub use progress::{format_duration, Progress, ProgressMode};
+pub use resume::{repair, Repair};
+pub use runner::{execute_run, execute_runs, Engine, Outcome, RunReport};
+pub use sweep::{expand_sweep, RunSpec, MAX_SWEEP_RUNS};

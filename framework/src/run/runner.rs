@@ -1,16 +1,16 @@
-//! What `mvlpt run` does: expand the experiment into runs, check every run's config before
-//! anything starts, then run them in turn, skipping complete ones, resuming incomplete ones
-//! and going on past a failed one.
+//! What `mvlpt run` does with planned runs: runs them in turn, each with its directory
+//! locked, skipping complete ones, resuming incomplete ones and going on past a failed one.
 
 use super::dir::{RunDir, RunState};
+use super::lock::{DirLock, LockAttempt};
 use super::logging::init_run_logging;
+use super::planning::PlannedRun;
 use super::progress::format_duration;
-use super::sweep::{expand_sweep, RunSpec};
-use crate::config::{ExperimentConfig, LoadedConfig};
+use super::resume::repair;
+use crate::config::LoadedConfig;
 use crate::engine::experiment::RunResult;
-use crate::plugin::{PluginKind, Registry};
+use crate::plugin::Registry;
 use anyhow::{bail, Result};
-use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -18,128 +18,6 @@ use std::time::Instant;
 /// The training entry point each run calls: normally
 /// [`crate::engine::experiment::run_experiment`], a stand-in in tests.
 pub type Engine<'a> = &'a dyn Fn(&LoadedConfig, &Registry, &RunDir) -> Result<RunResult>;
-
-/// A run ready to start: its sweep values, its resolved config and its directory.
-#[derive(Clone, Debug)]
-pub struct PlannedRun {
-    /// The sweep values.
-    pub spec: RunSpec,
-    /// The resolved config.
-    pub config: LoadedConfig,
-    /// Its directory (not yet created).
-    pub dir: RunDir,
-    /// Why it cannot start (unknown plugins, same config as an earlier run), if so.
-    pub problem: Option<String>,
-}
-
-/// Expands `base` into its runs and resolves each run's config (any config error fails the
-/// whole plan, naming the run). Plugin names and duplicate configs are checked too and kept
-/// as each run's [`PlannedRun::problem`], so a dry run can list them; [`check_plans`] turns
-/// them into one error before anything starts, so a typo in the 50th run of a sweep does not
-/// surface hours later.
-pub fn plan_runs(base: &LoadedConfig, registry: &Registry) -> Result<Vec<PlannedRun>> {
-    let specs = expand_sweep(base)?;
-    let mut plans = Vec::with_capacity(specs.len());
-    let mut errors = Vec::new();
-    let mut by_id: BTreeMap<String, usize> = BTreeMap::new();
-    for spec in specs {
-        let loaded = spec
-            .load(base)
-            .and_then(|config| Ok((RunDir::for_config(&config.config)?, config)));
-        let (dir, config) = match loaded {
-            Ok(loaded) => loaded,
-            Err(error) => {
-                errors.push(format!("{error:#}"));
-                continue;
-            }
-        };
-        let mut problems = Vec::new();
-        if let Err(error) = validate_plugins(&config.config, registry) {
-            problems.push(format!("{error:#}"));
-        }
-        if let Some(first) = by_id.insert(dir.run_id().to_string(), spec.index) {
-            problems.push(format!(
-                "same resolved config as run {} (run id {})",
-                first + 1,
-                dir.run_id()
-            ));
-        }
-        plans.push(PlannedRun {
-            problem: (!problems.is_empty()).then(|| problems.join("; ")),
-            spec,
-            config,
-            dir,
-        });
-    }
-    if !errors.is_empty() {
-        bail!("invalid config:\n  {}", errors.join("\n  "));
-    }
-    Ok(plans)
-}
-
-/// Fails, listing every problem, if any planned run cannot start.
-pub fn check_plans(plans: &[PlannedRun]) -> Result<()> {
-    let problems: Vec<String> = plans
-        .iter()
-        .filter_map(|plan| {
-            plan.problem.as_ref().map(|problem| {
-                format!(
-                    "run {} ({}): {problem}",
-                    plan.spec.index + 1,
-                    plan.spec.describe()
-                )
-            })
-        })
-        .collect();
-    if problems.is_empty() {
-        return Ok(());
-    }
-    bail!(
-        "{} of {} runs cannot start:\n  {}",
-        problems.len(),
-        plans.len(),
-        problems.join("\n  ")
-    )
-}
-
-/// Checks that every plugin `config` names is registered: the method, the dataset (or every
-/// task), the few-shot protocol, the sampler and the evaluator. An unknown name is reported
-/// with the available ones and the closest match.
-pub fn validate_plugins(config: &ExperimentConfig, registry: &Registry) -> Result<()> {
-    let mut wanted = vec![(
-        PluginKind::Method,
-        "method.name",
-        config.method.name.as_str(),
-    )];
-    if config.data.tasks.is_empty() {
-        wanted.push((PluginKind::Dataset, "data.dataset", &config.data.dataset));
-    } else {
-        for task in &config.data.tasks {
-            wanted.push((PluginKind::Dataset, "data.tasks", task));
-        }
-    }
-    wanted.push((PluginKind::FewShot, "data.fewshot", &config.data.fewshot));
-    wanted.push((PluginKind::Sampler, "data.sampler", &config.data.sampler));
-    wanted.push((
-        PluginKind::Evaluator,
-        "eval.evaluator",
-        &config.eval.evaluator,
-    ));
-    let errors: Vec<String> = wanted
-        .into_iter()
-        .filter_map(|(kind, key, name)| {
-            registry
-                .get(kind, name)
-                .err()
-                .map(|e| format!("config key `{key}`: {e}"))
-        })
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        bail!("{}", errors.join("; "))
-    }
-}
 
 /// How one run ended.
 #[derive(Clone, Debug)]
@@ -169,31 +47,58 @@ pub struct RunReport {
     pub seconds: f64,
 }
 
-/// Runs every plan in order. A plan with a problem fails without starting. A complete run is skipped unless `force` (which starts it over
-/// from an empty directory); an incomplete one is resumed (the engine finds its checkpoint
-/// with [`RunDir::latest_checkpoint`]). A failing run is logged, recorded in its `error.txt`
-/// and reported; the others still run.
+/// Runs every plan in order. A plan with a problem fails without starting. A complete run is
+/// skipped unless `force` (which starts it over from an empty directory); an incomplete one is
+/// resumed (the engine finds its checkpoint with [`RunDir::latest_checkpoint`]). A failing
+/// run is logged, recorded in its `error.txt` and reported; the others still run.
+///
+/// Each run is worked on with its directory locked ([`DirLock`]). A run another process holds
+/// is left for later: the others go first, then this one waits for the lock and is skipped if
+/// the other process completed it, resumed if not.
 pub fn execute_runs(
     plans: &[PlannedRun],
     registry: &Registry,
     engine: Engine<'_>,
     force: bool,
 ) -> Vec<RunReport> {
-    plans
-        .iter()
-        .map(|plan| execute_one(plan, plans.len(), registry, engine, force))
-        .collect()
+    let mut reports: Vec<Option<RunReport>> = vec![None; plans.len()];
+    let mut held = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        match execute_one(plan, plans.len(), registry, engine, force, false) {
+            Some(report) => reports[i] = Some(report),
+            None => held.push(i),
+        }
+    }
+    for i in held {
+        reports[i] = execute_one(&plans[i], plans.len(), registry, engine, force, true);
+    }
+    reports.into_iter().flatten().collect()
 }
 
-fn execute_one(
+/// Runs one plan (of `total`) like [`execute_runs`], waiting for its lock if another process
+/// holds it: what `mvlpt run --index` does.
+pub fn execute_run(
     plan: &PlannedRun,
     total: usize,
     registry: &Registry,
     engine: Engine<'_>,
     force: bool,
 ) -> RunReport {
+    execute_one(plan, total, registry, engine, force, true)
+        .unwrap_or_else(|| unreachable!("a waiting attempt always gets the lock or fails"))
+}
+
+/// One run, with its lock held; `None` when another process holds the lock and `wait` is
+/// false.
+fn execute_one(
+    plan: &PlannedRun,
+    total: usize,
+    registry: &Registry,
+    engine: Engine<'_>,
+    force: bool,
+    wait: bool,
+) -> Option<RunReport> {
     let started = Instant::now();
-    let state = plan.dir.state();
     let title = format!(
         "run {}/{} [{}] {}",
         plan.spec.index + 1,
@@ -201,11 +106,46 @@ fn execute_one(
         plan.dir.run_id(),
         plan.spec.describe()
     );
-    let resumed = state == RunState::Incomplete && !force;
-    let outcome = if let Some(problem) = &plan.problem {
+    let report = |resumed: bool, outcome: Outcome| RunReport {
+        index: plan.spec.index,
+        description: plan.spec.describe(),
+        path: plan.dir.path().to_path_buf(),
+        resumed,
+        outcome,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    if let Some(problem) = &plan.problem {
         tracing::error!("{title}: cannot start: {problem}");
-        Outcome::Failed(problem.clone())
-    } else if state == RunState::Complete && !force {
+        return Some(report(false, Outcome::Failed(problem.clone())));
+    }
+    let locked = if wait {
+        DirLock::acquire(plan.dir.path(), |holder| {
+            tracing::info!("{title}: being run by {holder}; waiting for it");
+        })
+    } else {
+        match DirLock::try_acquire(plan.dir.path()) {
+            Ok(LockAttempt::Acquired(lock)) => Ok(lock),
+            Ok(LockAttempt::Held(holder)) => {
+                tracing::info!(
+                    "{title}: being run by {holder}; coming back to it after the others"
+                );
+                return None;
+            }
+            Err(error) => Err(error),
+        }
+    };
+    let _lock = match locked {
+        Ok(lock) => lock,
+        Err(error) => {
+            let message = format!("{error:#}");
+            tracing::error!("{title}: failed: {message}");
+            return Some(report(false, Outcome::Failed(message)));
+        }
+    };
+    // Read under the lock: another process may have completed or reset it meanwhile.
+    let state = plan.dir.state();
+    let resumed = state == RunState::Incomplete && !force;
+    let outcome = if state == RunState::Complete && !force {
         tracing::info!("{title}: complete, skipped ({})", plan.dir.path().display());
         Outcome::Skipped
     } else {
@@ -221,14 +161,7 @@ fn execute_one(
             Err(message) => Outcome::Failed(message),
         }
     };
-    RunReport {
-        index: plan.spec.index,
-        description: plan.spec.describe(),
-        path: plan.dir.path().to_path_buf(),
-        resumed,
-        outcome,
-        seconds: started.elapsed().as_secs_f64(),
-    }
+    Some(report(resumed, outcome))
 }
 
 /// One attempt at a run, logged to its `log.txt`; a failure comes back as its message, after
@@ -290,6 +223,21 @@ fn train(
 ) -> Result<RunResult> {
     let dir = &plan.dir;
     if resumed {
+        let repair = repair(dir)?;
+        if !repair.removed_temporary.is_empty() {
+            tracing::info!(
+                "{title}: removed temporary files of an interrupted attempt: {}",
+                repair.removed_temporary.join(", ")
+            );
+        }
+        if repair.metrics_lines_cut > 0 {
+            tracing::info!(
+                "{title}: metrics.jsonl cut back to epoch {} (where the checkpoint is): {} \
+                 later line(s) removed, those epochs run again",
+                repair.epochs_done,
+                repair.metrics_lines_cut
+            );
+        }
         match dir.latest_checkpoint()? {
             Some((epoch, _)) => tracing::info!("{title}: resuming after epoch {epoch}"),
             None => tracing::info!("{title}: resuming (no checkpoint yet, starting over)"),
@@ -297,9 +245,10 @@ fn train(
     } else {
         tracing::info!("{title}: starting in {}", dir.path().display());
     }
-    dir.write_config(&plan.config)?;
-    dir.write_environment(&plan.config.config)?;
-    let mut result = catch_unwind(AssertUnwindSafe(|| engine(&plan.config, registry, dir)))
+    let config = plan.config()?;
+    dir.write_config(&config)?;
+    dir.write_environment(&config.config)?;
+    let mut result = catch_unwind(AssertUnwindSafe(|| engine(&config, registry, dir)))
         .unwrap_or_else(|panic| bail!("panicked: {}", panic_message(panic.as_ref())))?;
     result.experiment = dir.experiment().to_string();
     result.run_id = dir.run_id().to_string();

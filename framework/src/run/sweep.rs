@@ -16,10 +16,10 @@
 //! Runs are ordered seed by seed (all points with the first seed, then the next), grid keys
 //! in sorted order with the last varying fastest, zip groups after the grid.
 
-use crate::config::{ConfigError, ExperimentConfig, LoadedConfig, SweepConfig};
-use anyhow::{bail, ensure, Context, Result};
-use figment::value::{Dict, Map, Value};
-use figment::{Metadata, Profile, Provider, Source};
+use super::layer::with_values;
+use crate::config::{LoadedConfig, SweepConfig};
+use anyhow::{bail, ensure, Result};
+use figment::value::Value;
 
 /// One run of an experiment: the config values its sweep assigns to it.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,21 +47,8 @@ impl RunSpec {
     /// The run's config: `base` (defaults < files < env < `--set`) plus this run's values as
     /// the layer "sweep". Errors name the run and the key.
     pub fn load(&self, base: &LoadedConfig) -> Result<LoadedConfig> {
-        let mut figment = base.figment.clone();
-        for (key, value) in &self.assignments {
-            figment = figment.merge(SweepValue { key, value });
-        }
-        let mut config: ExperimentConfig = figment
-            .extract()
-            .map_err(ConfigError::from_figment)
-            .with_context(|| format!("sweep run {} ({})", self.index, self.describe()))?;
-        if config.name.is_empty() {
-            config.name = base.config.name.clone();
-        }
-        Ok(LoadedConfig {
-            config,
-            figment,
-            base_dir: base.base_dir.clone(),
+        with_values(base, "sweep", &self.assignments, || {
+            format!("sweep run {} ({})", self.index, self.describe())
         })
     }
 }
@@ -87,6 +74,7 @@ pub fn expand_sweep(base: &LoadedConfig) -> Result<Vec<RunSpec>> {
         }]);
     };
     check_keys(sweep, base)?;
+    check_size(sweep)?;
     let mut points: Vec<Vec<(String, Value)>> = vec![Vec::new()];
     for (key, values) in &sweep.grid {
         points = points
@@ -136,6 +124,42 @@ pub fn expand_sweep(base: &LoadedConfig) -> Result<Vec<RunSpec>> {
         }
     }
     Ok(runs)
+}
+
+/// The most runs one experiment's sweep may expand to. Planning resolves every run's config
+/// (about 0.2 ms each) and keeps a few hundred bytes per run; beyond this, split the sweep into
+/// several experiments or a pipeline.
+pub const MAX_SWEEP_RUNS: usize = 100_000;
+
+/// Counts the runs of `sweep` before expanding it, and refuses more than [`MAX_SWEEP_RUNS`].
+fn check_size(sweep: &SweepConfig) -> Result<()> {
+    let mut factors: Vec<(usize, String)> = Vec::new();
+    if !sweep.seeds.is_empty() {
+        factors.push((sweep.seeds.len(), "seeds".into()));
+    }
+    for (key, values) in &sweep.grid {
+        factors.push((values.len(), format!("values of {key}")));
+    }
+    for (i, group) in sweep.zip.iter().enumerate() {
+        let length = group.values().next().map_or(0, Vec::len);
+        factors.push((length, format!("entries of zip group {}", i + 1)));
+    }
+    let total = factors
+        .iter()
+        .try_fold(1usize, |total, (n, _)| total.checked_mul(*n));
+    if total.is_none_or(|total| total > MAX_SWEEP_RUNS) {
+        let product = factors
+            .iter()
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect::<Vec<_>>()
+            .join(" × ");
+        let count = total.map_or_else(|| "more than 2^64".to_string(), |t| t.to_string());
+        bail!(
+            "the sweep expands to {count} runs ({product}), more than {MAX_SWEEP_RUNS}, the most \
+             one experiment plans; split it into several experiments"
+        );
+    }
+    Ok(())
 }
 
 /// Validates the swept keys and value lists before anything is expanded.
@@ -190,28 +214,4 @@ fn check_keys(sweep: &SweepConfig, base: &LoadedConfig) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// One swept value as a figment layer named "sweep".
-struct SweepValue<'a> {
-    key: &'a str,
-    value: &'a Value,
-}
-
-impl Provider for SweepValue<'_> {
-    fn metadata(&self) -> Metadata {
-        Metadata::named("sweep").source(Source::Custom("sweep".into()))
-    }
-
-    fn data(&self) -> figment::Result<Map<Profile, Dict>> {
-        // A fresh copy: the value read from the experiment file still carries that file's
-        // tag, and figment keeps existing tags, which would credit the file instead of "sweep".
-        let mut value = Value::serialize(self.value)?;
-        for part in self.key.rsplit('.') {
-            let mut dict = Dict::new();
-            dict.insert(part.to_string(), value);
-            value = Value::from(dict);
-        }
-        Ok(Profile::Default.collect(value.into_dict().unwrap_or_default()))
-    }
 }
