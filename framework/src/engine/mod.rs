@@ -1,12 +1,14 @@
 //! The training engine: forward/backward through the frozen towers with the method's prompts,
 //! losses, optimisers, learning-rate schedules.
 
+mod build;
 pub mod checkpoint;
 pub mod data;
 pub mod experiment;
 pub mod forward;
 pub mod loss;
 pub mod optim;
+mod run_state;
 pub mod schedule;
 pub mod trainer;
 

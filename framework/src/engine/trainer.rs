@@ -3,31 +3,29 @@
 //! from the checkpoint of the last completed epoch, and deterministic on the CPU: the same
 //! config and seed give bit-identical metrics, interrupted or not.
 
+pub use super::build::{build_method, build_model, evaluator};
+
+use super::build::optimizer;
 use super::checkpoint::{self, CheckpointRecord};
-use super::data::{RunData, RunDatasets};
-use super::forward::{
-    eval_logits, eval_text_features, train_step, ForwardOptions, ImageInput, TextFeatureCache,
-};
+use super::data::RunDatasets;
+use super::forward::{train_step, ForwardOptions, ImageInput, TextFeatureCache};
 use super::loss::{BatchTargets, TaskMasking};
-use super::optim::{AdamWConfig, Optimizer, OptimizerKind, SgdConfig};
+use super::run_state::Run;
 use super::schedule::LrSchedule;
 use crate::config::LoadedConfig;
 use crate::data::loader::{BadImagePolicy, BatchStream, LoaderOptions, SampleSet};
-use crate::data::transforms::Pipeline;
 use crate::data::{SampleMeta, Split};
-use crate::eval::metrics::{EvalKey, Scores, Target, TargetKind, Targets};
-use crate::eval::{EvalInput, EvalReport, Evaluator};
-use crate::method::{ModelEnv, PromptLearner, StepContext};
+use crate::eval::metrics::EvalKey;
+use crate::eval::EvalReport;
+use crate::method::{ModelEnv, StepContext};
 use crate::model::tokenizer::ClipTokenizer;
-use crate::model::{load_model, parse_device, parse_dtype, Clip, LoadOptions};
 use crate::plugin::{Factory, PluginKind, Registry};
 use crate::rng::{self, Rng};
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// Where a run writes: its directory, its checkpoints and its metrics log.
@@ -70,88 +68,6 @@ fn stream_seed(seed: u64, stream: u64) -> u64 {
     crate::data::loader::sample_seed(seed, stream as usize, usize::MAX)
 }
 
-/// Builds the configured evaluator.
-pub fn evaluator(loaded: &LoadedConfig, registry: &Registry) -> Result<Box<dyn Evaluator>> {
-    let name = &loaded.config.eval.evaluator;
-    let Factory::Evaluator(factory) = registry.factory(PluginKind::Evaluator, name)? else {
-        bail!("plugin `{name}` is not an evaluator");
-    };
-    factory(&loaded.section(format!("eval.{name}")))
-}
-
-/// Builds the configured method.
-pub fn build_method(loaded: &LoadedConfig, registry: &Registry) -> Result<Box<dyn PromptLearner>> {
-    let name = &loaded.config.method.name;
-    let Factory::Method(factory) = registry.factory(PluginKind::Method, name)? else {
-        bail!("plugin `{name}` is not a method");
-    };
-    factory(&loaded.section(format!("method.{name}")))
-        .with_context(|| format!("building method `{name}`"))
-}
-
-/// Loads the configured frozen model.
-pub fn build_model(loaded: &LoadedConfig) -> Result<Clip> {
-    let m = &loaded.config.model;
-    let options = LoadOptions {
-        device: parse_device(&m.device)?,
-        dtype: parse_dtype(&m.dtype)?,
-        cache_dir: m
-            .cache_dir
-            .as_ref()
-            .map(|d| loaded.resolve_path_of("model.cache_dir", d)),
-    };
-    load_model(&m.source, &options, loaded.config.seed)
-}
-
-fn optimizer(loaded: &LoadedConfig, params: Vec<(String, candle_core::Var)>) -> Result<Optimizer> {
-    let t = &loaded.config.train;
-    let kind = match t.optimizer.as_str() {
-        "sgd" => OptimizerKind::Sgd(SgdConfig {
-            momentum: t.momentum,
-            dampening: t.dampening,
-            weight_decay: t.weight_decay,
-            nesterov: t.nesterov,
-        }),
-        "adamw" => OptimizerKind::AdamW(AdamWConfig {
-            betas: t.betas,
-            eps: t.adam_eps,
-            weight_decay: t.weight_decay,
-        }),
-        other => bail!("train.optimizer = {other:?}: expected \"sgd\" or \"adamw\""),
-    };
-    Optimizer::new(kind, params)
-}
-
-/// Image features of a whole split (no graph), for unprompted image towers.
-fn split_features(
-    clip: &Clip,
-    set: &Arc<SampleSet>,
-    pipelines: &Arc<Vec<Pipeline>>,
-    batch_size: usize,
-    loader: &LoaderOptions,
-) -> Result<Tensor> {
-    let batches: Vec<Vec<usize>> = (0..set.len())
-        .collect::<Vec<_>>()
-        .chunks(batch_size.max(1))
-        .map(<[usize]>::to_vec)
-        .collect();
-    let options = LoaderOptions {
-        pipelines: pipelines.clone(),
-        epoch: 0,
-        ..loader.clone()
-    };
-    let mut parts = Vec::new();
-    for batch in BatchStream::start(set.clone(), batches, options) {
-        let batch = batch?;
-        if !batch.skipped.is_empty() {
-            bail!("cannot cache features with skipped images; set data.on_bad_image = \"error\" to see them");
-        }
-        let pixels = batch.images.to_device(clip.text.token_embedding.device())?;
-        parts.push(clip.encode_image(&pixels)?.detach());
-    }
-    Ok(Tensor::cat(&parts, 0)?)
-}
-
 /// Targets of the samples `indices` of `set`.
 fn batch_targets(
     set: &SampleSet,
@@ -184,194 +100,6 @@ fn batch_targets(
             .collect::<Result<Vec<_>>>()?;
         Ok(BatchTargets::Labels(labels))
     }
-}
-
-/// The state of a run being trained.
-struct Run<'a> {
-    loaded: &'a LoadedConfig,
-    clip: Clip,
-    tokenizer: ClipTokenizer,
-    device: Device,
-    data: RunData,
-    method: Box<dyn PromptLearner>,
-    evaluator: Box<dyn Evaluator>,
-    key: EvalKey,
-    forward: ForwardOptions,
-    loader: LoaderOptions,
-    text_cache: TextFeatureCache,
-    feature_cache: HashMap<Split, Tensor>,
-}
-
-impl Run<'_> {
-    fn set(&self, split: Split) -> &Arc<SampleSet> {
-        match split {
-            Split::Train => &self.data.train,
-            Split::Val => &self.data.val,
-            Split::Test => &self.data.test,
-        }
-    }
-
-    /// Cached image features of `split` (computed on first use) when the method leaves the
-    /// image tower unprompted and the split's transform is deterministic.
-    fn cached_features(&mut self, split: Split) -> Result<Option<Tensor>> {
-        let pipelines = if split == Split::Train {
-            &self.data.train_pipelines
-        } else {
-            &self.data.test_pipelines
-        };
-        if self.method.footprint().vision || !pipelines.iter().all(Pipeline::is_deterministic) {
-            return Ok(None);
-        }
-        if let Some(f) = self.feature_cache.get(&split) {
-            return Ok(Some(f.clone()));
-        }
-        let started = Instant::now();
-        let pipelines = pipelines.clone();
-        let features = split_features(
-            &self.clip,
-            self.set(split),
-            &pipelines,
-            self.loaded.config.data.eval_batch_size,
-            &self.loader,
-        )?;
-        tracing::info!(
-            "cached {} image features of the {} split in {:.1}s",
-            features.dim(0)?,
-            split.as_str(),
-            started.elapsed().as_secs_f64()
-        );
-        self.feature_cache.insert(split, features.clone());
-        Ok(Some(features))
-    }
-
-    /// Evaluates the current prompts on `split`.
-    fn evaluate(&mut self, split: Split, rng: &mut Rng) -> Result<EvalReport> {
-        let set = self.set(split).clone();
-        if set.is_empty() {
-            bail!("the {} split is empty", split.as_str());
-        }
-        let cached = self.cached_features(split)?;
-        let env = ModelEnv {
-            clip: &self.clip,
-            tokenizer: &self.tokenizer,
-            device: &self.device,
-        };
-        let prompts = self
-            .method
-            .prompts(&env, &mut StepContext::evaluation(rng))?;
-        let text = eval_text_features(
-            &env,
-            &prompts,
-            &mut self.text_cache,
-            self.forward.text_chunk,
-        )?;
-        let text = match text {
-            Some(t) => t,
-            None => Tensor::zeros(1, DType::F32, &self.device)?,
-        };
-        let classes = self.data.space.classnames.len();
-        let kind = self.evaluator.target_kind(self.data.space.multilabel);
-        let mut scores = Scores::new(classes);
-        let mut targets = Targets::empty(kind, classes);
-        let mut task_ids = Vec::with_capacity(set.len());
-        let batch = self.loaded.config.data.eval_batch_size.max(1);
-        let order: Vec<usize> = (0..set.len()).collect();
-        let mut consume = |indices: &[usize], logits: Tensor| -> Result<()> {
-            let logits: Vec<f32> = logits
-                .to_dtype(DType::F32)?
-                .to_device(&Device::Cpu)?
-                .flatten_all()?
-                .to_vec1()?;
-            scores.push_rows(&logits)?;
-            for &i in indices {
-                let (task, sample) = &set.items[i];
-                task_ids.push(*task);
-                match kind {
-                    TargetKind::Labels => targets.push(Target::Label(
-                        sample.label().context("sample without label")?,
-                    ))?,
-                    TargetKind::Rows => {
-                        let mut row = vec![0f32; classes];
-                        sample.labels.iter().for_each(|&l| row[l] = 1.0);
-                        targets.push(Target::Row(&row))?;
-                    }
-                }
-            }
-            Ok(())
-        };
-        match cached {
-            Some(features) => {
-                for indices in order.chunks(batch) {
-                    let idx = Tensor::from_vec(
-                        indices.iter().map(|&i| i as u32).collect::<Vec<_>>(),
-                        indices.len(),
-                        features.device(),
-                    )?;
-                    let logits = eval_logits(
-                        &env,
-                        &prompts,
-                        ImageInput::Features(features.index_select(&idx, 0)?),
-                        &text,
-                    )?;
-                    consume(indices, logits)?;
-                }
-            }
-            None => {
-                let batches: Vec<Vec<usize>> = order.chunks(batch).map(<[usize]>::to_vec).collect();
-                let options = LoaderOptions {
-                    pipelines: self.data.test_pipelines.clone(),
-                    epoch: 0,
-                    ..self.loader.clone()
-                };
-                for loaded in BatchStream::start(set.clone(), batches, options) {
-                    let loaded = loaded?;
-                    for (_, reason) in &loaded.skipped {
-                        tracing::warn!("skipped an unreadable evaluation image: {reason}");
-                    }
-                    let pixels = loaded.images.to_device(&self.device)?;
-                    let logits = eval_logits(&env, &prompts, ImageInput::Pixels(&pixels), &text)?;
-                    consume(&loaded.indices, logits)?;
-                }
-            }
-        }
-        self.evaluator.evaluate(&EvalInput {
-            tasks: &self.data.space.tasks,
-            task_ids: &task_ids,
-            scores: &scores,
-            targets: &targets,
-            key: &self.key,
-        })
-    }
-}
-
-/// Writes the run's samples as `split.jsonl` (one object per sample: `path`, `labels` as joint
-/// class indices, `split`, and `task` when there are several) and the joint class names as
-/// `classnames.json`, so the exact split can be inspected or re-used with the `manifest`
-/// dataset (`file = "<run>/split.jsonl"`, `classnames_file = "<run>/classnames.json"`,
-/// `data.fewshot = "all"`).
-fn write_split(dir: &Path, data: &super::data::RunData) -> Result<()> {
-    let multitask = data.space.tasks.len() > 1;
-    let mut lines = String::new();
-    for (split, set) in [
-        (Split::Train, &data.train),
-        (Split::Val, &data.val),
-        (Split::Test, &data.test),
-    ] {
-        for (task, sample) in &set.items {
-            let mut row = serde_json::json!({
-                "path": sample.image.to_string(),
-                "labels": sample.labels,
-                "split": split.as_str(),
-            });
-            if multitask {
-                row["task"] = serde_json::json!(data.space.tasks[*task].name);
-            }
-            lines.push_str(&row.to_string());
-            lines.push('\n');
-        }
-    }
-    crate::io::write_atomic(&dir.join("split.jsonl"), lines.as_bytes())?;
-    crate::io::write_json_atomic(&dir.join("classnames.json"), &data.space.classnames)
 }
 
 /// Trains and tests the configured method, writing metrics and checkpoints through `sink`.
@@ -450,7 +178,7 @@ pub fn train(
             "nothing trains ({reason}): the prompts are evaluated as they are, without epochs"
         ));
     }
-    write_split(sink.dir(), &data)?;
+    data.write_split(sink.dir())?;
     for note in &data.notes {
         tracing::info!("{note}");
     }

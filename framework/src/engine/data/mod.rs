@@ -10,6 +10,7 @@ use crate::data::{Dataset, DatasetContext, Sample, Split};
 use crate::eval::metrics::TaskSpan;
 use crate::plugin::{Factory, PluginKind, Registry};
 use anyhow::{bail, Context, Result};
+use std::path::Path;
 use std::sync::Arc;
 
 /// The joint label space of a run.
@@ -115,8 +116,40 @@ fn task_name(tasks: &[TaskSpan]) -> String {
         .join("+")
 }
 
-/// The datasets of a run, opened: the joint label space, the transforms and the test split,
-/// before any few-shot sampling. A method can bind to the label space first, and the run then
+impl RunData {
+    /// Writes the run's samples as `split.jsonl` (one object per sample: `path`, `labels` as joint
+    /// class indices, `split`, and `task` when there are several) and the joint class names as
+    /// `classnames.json`, so the exact split can be inspected or re-used with the `manifest`
+    /// dataset (`file = "<run>/split.jsonl"`, `classnames_file = "<run>/classnames.json"`,
+    /// `data.fewshot = "all"`).
+    pub fn write_split(&self, dir: &Path) -> Result<()> {
+        let multitask = self.space.tasks.len() > 1;
+        let mut lines = String::new();
+        for (split, set) in [
+            (Split::Train, &self.train),
+            (Split::Val, &self.val),
+            (Split::Test, &self.test),
+        ] {
+            for (task, sample) in &set.items {
+                let mut row = serde_json::json!({
+                    "path": sample.image.to_string(),
+                    "labels": sample.labels,
+                    "split": split.as_str(),
+                });
+                if multitask {
+                    row["task"] = serde_json::json!(self.space.tasks[*task].name);
+                }
+                lines.push_str(&row.to_string());
+                lines.push('\n');
+            }
+        }
+        crate::io::write_atomic(&dir.join("split.jsonl"), lines.as_bytes())?;
+        crate::io::write_json_atomic(&dir.join("classnames.json"), &self.space.classnames)
+    }
+}
+
+/// The datasets of a run, opened: the joint label space and the transforms, before any samples
+/// are read or chosen. A method can bind to the label space first, and the run then
 /// knows whether it trains anything ([`RunDatasets::into_run_data`]).
 pub struct RunDatasets {
     /// The joint label space.

@@ -1,0 +1,66 @@
+//! What a run builds from its config through the registry: the frozen model, the method, the
+//! evaluator and the optimiser.
+
+use super::optim::{AdamWConfig, Optimizer, OptimizerKind, SgdConfig};
+use crate::config::LoadedConfig;
+use crate::eval::Evaluator;
+use crate::method::PromptLearner;
+use crate::model::{load_model, parse_device, parse_dtype, Clip, LoadOptions};
+use crate::plugin::{Factory, PluginKind, Registry};
+use anyhow::{bail, Context, Result};
+
+/// Builds the configured evaluator.
+pub fn evaluator(loaded: &LoadedConfig, registry: &Registry) -> Result<Box<dyn Evaluator>> {
+    let name = &loaded.config.eval.evaluator;
+    let Factory::Evaluator(factory) = registry.factory(PluginKind::Evaluator, name)? else {
+        bail!("plugin `{name}` is not an evaluator");
+    };
+    factory(&loaded.section(format!("eval.{name}")))
+}
+
+/// Builds the configured method.
+pub fn build_method(loaded: &LoadedConfig, registry: &Registry) -> Result<Box<dyn PromptLearner>> {
+    let name = &loaded.config.method.name;
+    let Factory::Method(factory) = registry.factory(PluginKind::Method, name)? else {
+        bail!("plugin `{name}` is not a method");
+    };
+    factory(&loaded.section(format!("method.{name}")))
+        .with_context(|| format!("building method `{name}`"))
+}
+
+/// Loads the configured frozen model.
+pub fn build_model(loaded: &LoadedConfig) -> Result<Clip> {
+    let m = &loaded.config.model;
+    let options = LoadOptions {
+        device: parse_device(&m.device)?,
+        dtype: parse_dtype(&m.dtype)?,
+        cache_dir: m
+            .cache_dir
+            .as_ref()
+            .map(|d| loaded.resolve_path_of("model.cache_dir", d)),
+    };
+    load_model(&m.source, &options, loaded.config.seed)
+}
+
+/// The configured optimiser over `params`.
+pub(super) fn optimizer(
+    loaded: &LoadedConfig,
+    params: Vec<(String, candle_core::Var)>,
+) -> Result<Optimizer> {
+    let t = &loaded.config.train;
+    let kind = match t.optimizer.as_str() {
+        "sgd" => OptimizerKind::Sgd(SgdConfig {
+            momentum: t.momentum,
+            dampening: t.dampening,
+            weight_decay: t.weight_decay,
+            nesterov: t.nesterov,
+        }),
+        "adamw" => OptimizerKind::AdamW(AdamWConfig {
+            betas: t.betas,
+            eps: t.adam_eps,
+            weight_decay: t.weight_decay,
+        }),
+        other => bail!("train.optimizer = {other:?}: expected \"sgd\" or \"adamw\""),
+    };
+    Optimizer::new(kind, params)
+}
