@@ -10,13 +10,20 @@
 //!   (enough to find plugin libraries and report directories).
 //! - [`Pipeline`]: every stage planned: runs resolved, average groups and `@` references fixed.
 //! - [`execute_pipeline`]: runs the stages in order in this process.
+//! - [`Entry`]: the pipeline as a flat list numbered across stages (a run, or a whole average
+//!   stage); [`Pipeline::execute_entry`] runs one (`--index`), [`Pipeline::write_plan`] lists
+//!   them all in `plan.json` (`--plan`).
 
 mod average;
+mod entries;
 mod execute;
+mod plan_file;
 mod reference;
 
 pub use average::{AverageGroup, AverageOutcome, AverageStage, AVERAGE_INDEX_FILE};
+pub use entries::{Entry, EntryOutcome, Work};
 pub use execute::{execute_pipeline, PipelineReport, StageOutcome, StageReport};
+pub use plan_file::PLAN_FILE;
 
 use super::layer::with_values;
 use super::planning::{check_plans, plan_runs_with, PlannedRun};
