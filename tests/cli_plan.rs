@@ -164,7 +164,9 @@ fn plan_lists_every_entry_and_index_runs_exactly_one() {
     assert!(output.status.success(), "{}", text(&output));
     for i in [0, 1, 3] {
         // The target's run id holds the path of its averaged prompts, which lie elsewhere.
-        let stage = whole.join("study").join(entries[i]["stage"].as_str().unwrap());
+        let stage = whole
+            .join("study")
+            .join(entries[i]["stage"].as_str().unwrap());
         let same = if i == 3 {
             std::fs::read_dir(&stage)
                 .unwrap()

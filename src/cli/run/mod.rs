@@ -1,6 +1,7 @@
 //! `mvlpt run`: run an experiment (each run of its sweep) into `runs/<name>/<run-id>/`, or a
 //! pipeline file's stages in order into `runs/<pipeline>/<stage>/`.
 
+mod executors;
 mod print;
 
 use super::config::{find_experiment, ExperimentArgs};
@@ -35,11 +36,39 @@ pub struct Args {
     /// if another process holds it.
     #[arg(long, value_name = "I", conflicts_with = "dry_run")]
     index: Option<usize>,
+    /// Where the runs execute: `local` (this machine) or `slurm` (job arrays); default: the
+    /// config's `executor.kind`, else local.
+    #[arg(long, value_enum, conflicts_with = "index")]
+    executor: Option<ExecutorArg>,
+    /// Local executor: this many worker processes at once, each with cores / N threads
+    /// (default: `executor.jobs`, else one run at a time in this process).
+    #[arg(long, value_name = "N", conflicts_with = "index")]
+    jobs: Option<usize>,
+    /// Local executor: GPU ids, one per worker in turn (`CUDA_VISIBLE_DEVICES`), e.g. `0,1`.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "IDS",
+        conflicts_with = "index"
+    )]
+    devices: Option<Vec<String>>,
+}
+
+/// `--executor`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ExecutorArg {
+    Local,
+    Slurm,
 }
 
 /// Runs `mvlpt run`.
 pub fn run(args: Args) -> Result<()> {
     let (pipeline, registry) = load_pipeline(&args.experiment)?;
+    let executor = executors::choose(&pipeline, &args)?;
+    if let executors::Choice::Slurm = executor {
+        pipeline.check()?;
+        return executors::submit_slurm(&pipeline, &args);
+    }
     if args.dry_run || args.plan {
         print_plan(&pipeline, args.plan);
         if args.plan {
@@ -53,13 +82,24 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(index) = args.index {
         return run_entry(&pipeline, &registry, index, args.force);
     }
+    if let executors::Choice::Local(workers) = &executor {
+        let report = executors::run_local(&pipeline, &args, workers)?;
+        write_reports(&pipeline)?;
+        return executors::fail_on_local_failures(&pipeline, &report);
+    }
     let report = execute_pipeline(&pipeline, &registry, &run_experiment, args.force);
     print_outcomes(&pipeline, &report);
+    write_reports(&pipeline)?;
+    fail_on_failures(&pipeline, &report)
+}
+
+/// Prints and writes the report of every experiment stage.
+fn write_reports(pipeline: &Pipeline) -> Result<()> {
     for (name, stage) in pipeline.experiment_stages() {
         let heading = pipeline.is_pipeline.then(|| format!("stage {name}:"));
         write_stage_report(&stage.dir(), heading.as_deref())?;
     }
-    fail_on_failures(&pipeline, &report)
+    Ok(())
 }
 
 /// `--index`: runs one entry and prints its line; fails if it failed.
