@@ -1,6 +1,6 @@
 //! The Slurm executor against a real Slurm (tools/slurm-local.sh starts a single-node cluster
-//! on this machine; `.ci/run` does so and sets MVLPT_TEST_SLURM=1). Without Slurm these tests
-//! say why and pass, unless MVLPT_TEST_SLURM=1, when a missing Slurm fails them.
+//! on this machine; `.ci/run` does so and sets SLURM_TESTS_REQUIRED=1). Without Slurm these tests
+//! say why and pass, unless SLURM_TESTS_REQUIRED=1, when a missing Slurm fails them.
 //!
 //! - the quickstart sweep submitted as an array gives the report of a local sequential run;
 //! - an array task cancelled mid-run (`scancel` of one task) leaves a resumable run that
@@ -20,22 +20,22 @@ use std::time::{Duration, Instant};
 /// One test at a time: they share the cluster's two cores.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// Whether Slurm answers; panics when it must (MVLPT_TEST_SLURM=1) and does not.
+/// Whether Slurm answers; panics when it must (SLURM_TESTS_REQUIRED=1) and does not.
 fn slurm_available(test: &str) -> bool {
     let answers = Command::new("sinfo")
         .args(["-h", "-o", "%T"])
         .output()
         .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
     if !answers {
-        let required = std::env::var("MVLPT_TEST_SLURM").is_ok_and(|v| v == "1");
+        let required = std::env::var("SLURM_TESTS_REQUIRED").is_ok_and(|v| v == "1");
         assert!(
             !required,
-            "MVLPT_TEST_SLURM=1 but `sinfo` does not answer: start Slurm with \
+            "SLURM_TESTS_REQUIRED=1 but `sinfo` does not answer: start Slurm with \
              tools/slurm-local.sh start and export SLURM_CONF"
         );
         eprintln!(
             "skipping {test}: no Slurm here (`sinfo` does not answer; tools/slurm-local.sh start \
-             runs one, MVLPT_TEST_SLURM=1 makes this test required)"
+             runs one, SLURM_TESTS_REQUIRED=1 makes this test required)"
         );
     }
     answers
