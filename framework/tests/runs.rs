@@ -597,6 +597,11 @@ fn identical_configs_share_a_run_id_and_result_changes_move_it() {
     );
     assert_eq!(plain, id(&["output.runs_dir=elsewhere"]));
     assert_eq!(plain, id(&["description=\"another note\""]));
+    assert_eq!(
+        plain,
+        id(&["executor.jobs=4", "executor.slurm.time=\"1:00:00\""]),
+        "how runs are executed is not part of them"
+    );
     assert_ne!(plain, id(&["train.lr=0.003"]));
     assert_ne!(plain, id(&["seed=2"]));
     assert_ne!(plain, id(&["method.test_coop.n_ctx=4"]));

@@ -10,6 +10,7 @@ mod plugins;
 mod pretrain;
 mod report;
 mod run;
+mod status;
 mod tokenize;
 mod zero_shot;
 
@@ -44,8 +45,11 @@ pub enum Command {
     Tokenize(tokenize::Args),
     /// Zero-shot classification of images: top-5 classes per image.
     ZeroShot(zero_shot::Args),
-    /// Run an experiment (each run of its sweep) into runs/<name>/<run-id>/.
+    /// Run an experiment (each run of its sweep) into runs/<name>/<run-id>/, or a pipeline
+    /// file's stages in order; locally, in worker processes or as Slurm job arrays.
     Run(run::Args),
+    /// The state of every run of an experiment or pipeline: complete, running, failed, pending.
+    Status(status::Args),
     /// Inspect an experiment's resolved config.
     Config(config::Args),
     /// Mean ± std over seeds of the runs below a directory, as tables (Markdown, CSV, JSON).
@@ -70,6 +74,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Tokenize(args) => tokenize::run(args),
         Command::ZeroShot(args) => zero_shot::run(args),
         Command::Run(args) => run::run(args),
+        Command::Status(args) => status::run(args),
         Command::Config(args) => config::run(args),
         Command::Report(args) => report::run(args),
         Command::Plugins(args) => plugins::run(args),

@@ -33,6 +33,13 @@ pub struct PipelineConfig {
     pub description: String,
     /// The stages, in the order they run.
     pub stages: Vec<StageConfig>,
+    /// How `mvlpt run` executes the stages' runs; layered below each experiment stage's own
+    /// config (a stage file's `[executor]` wins, and so do `MVLPT_EXECUTOR__*` and `--set
+    /// executor.…`).
+    /// Kept as written (only the keys given are layered); checked against
+    /// [`super::ExecutorConfig`] on load.
+    #[serde(default)]
+    pub executor: Option<toml::Table>,
 }
 
 /// One `[[stages]]` entry as written.
@@ -101,6 +108,10 @@ impl PipelineConfig {
 
     fn check(&self) -> Result<()> {
         check_plain_name("name", &self.name)?;
+        if let Some(executor) = &self.executor {
+            super::ExecutorConfig::deserialize(toml::Value::Table(executor.clone()))
+                .context("[executor]")?;
+        }
         ensure!(!self.stages.is_empty(), "`stages` lists no stage");
         let mut experiments: Vec<&str> = Vec::new();
         let mut seen: Vec<&str> = Vec::new();

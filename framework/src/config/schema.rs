@@ -55,6 +55,9 @@ pub struct ExperimentConfig {
     /// A grid of runs (expanded by `mvlpt run`); absent for a single run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<SweepConfig>,
+    /// How `mvlpt run` executes the runs (see [`super::ExecutorConfig`]); not part of a run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executor: Option<super::ExecutorConfig>,
 }
 
 fn default_seed() -> u64 {

@@ -30,8 +30,9 @@ pub const COMPLETE_FILE: &str = "COMPLETE";
 pub const CHECKPOINT_DIR: &str = "checkpoints";
 
 /// Top-level config keys that do not change what a run computes, left out of the run id:
-/// where outputs go, the sweep a run came from, free text and the files it was merged from.
-const KEYS_OUTSIDE_RUN_ID: &[&str] = &["output", "sweep", "description", "extends"];
+/// where outputs go, the sweep a run came from, free text, the files it was merged from and
+/// how runs are executed.
+const KEYS_OUTSIDE_RUN_ID: &[&str] = &["output", "sweep", "description", "extends", "executor"];
 
 /// How far a run directory got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -222,17 +223,19 @@ impl RunDir {
     }
 
     /// Writes the resolved config as `config.toml` and the source of every value as
-    /// `provenance.json`. The `sweep` table and `extends` are left out: this file describes
-    /// one run, complete in itself, and loading it again gives the same config and run id.
+    /// `provenance.json`. The `sweep` and `executor` tables and `extends` are left out: this
+    /// file describes one run, complete in itself, and loading it again gives the same config
+    /// and run id.
     pub fn write_config(&self, loaded: &LoadedConfig) -> Result<()> {
         let mut config = loaded.config.clone();
         config.sweep = None;
+        config.executor = None;
         config.extends.clear();
         let text = toml::to_string(&config).context("writing the resolved config as TOML")?;
         write_atomic(&self.file(CONFIG_FILE), text.as_bytes())?;
         let mut provenance = resolved_provenance(loaded);
         provenance.retain(|key, _| {
-            !["sweep", "extends"]
+            !["sweep", "extends", "executor"]
                 .iter()
                 .any(|k| key == k || key.starts_with(&format!("{k}.")))
         });

@@ -1,4 +1,5 @@
-//! What a run ran on: code version, build features, device, threads, seed, command line.
+//! What a run ran on: code version, build features, device, threads, seed, command line, host,
+//! and the GPU or Slurm job an executor gave it.
 
 use crate::config::ExperimentConfig;
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,16 @@ pub struct EnvironmentRecord {
     pub command_line: Vec<String>,
     /// Start time, seconds since the Unix epoch.
     pub started_unix_seconds: u64,
+    /// The machine's host name.
+    #[serde(default)]
+    pub host: String,
+    /// `CUDA_VISIBLE_DEVICES`, when set (the GPU a local executor worker was given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuda_visible_devices: Option<String>,
+    /// The Slurm job (`SLURM_JOB_ID`, or `<array job>_<task>` for an array task), when the
+    /// run ran inside one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_job: Option<String>,
 }
 
 impl EnvironmentRecord {
@@ -50,7 +61,19 @@ impl EnvironmentRecord {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or_default(),
+            host: gethostname::gethostname().to_string_lossy().into_owned(),
+            cuda_visible_devices: std::env::var("CUDA_VISIBLE_DEVICES").ok(),
+            slurm_job: slurm_job(),
         }
+    }
+}
+
+/// `<array job>_<task>` inside a Slurm array task, `SLURM_JOB_ID` inside another job.
+fn slurm_job() -> Option<String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID")) {
+        (Some(job), Some(task)) => Some(format!("{job}_{task}")),
+        _ => var("SLURM_JOB_ID"),
     }
 }
 

@@ -36,6 +36,22 @@ impl Provider for ValueLayer<'_> {
     }
 }
 
+/// `loaded` with `value` at `key` joined below every layer it already has (used only where
+/// none of them sets a key), under the source name `source`; the typed config extracted again.
+pub(crate) fn with_fallback(
+    loaded: &LoadedConfig,
+    source: &str,
+    key: &str,
+    value: &Value,
+    what: impl FnOnce() -> String,
+) -> Result<LoadedConfig> {
+    let figment = loaded
+        .figment
+        .clone()
+        .join(ValueLayer { source, key, value });
+    extract(loaded, figment, what)
+}
+
 /// `loaded` with `values` layered on top under the source name `source`, the typed config
 /// extracted again. A config that names no experiment keeps `loaded`'s name (the file stem).
 pub(crate) fn with_values(
@@ -48,6 +64,15 @@ pub(crate) fn with_values(
     for (key, value) in values {
         figment = figment.merge(ValueLayer { source, key, value });
     }
+    extract(loaded, figment, what)
+}
+
+/// The typed config of `figment`, named like `loaded` when it names nothing itself.
+fn extract(
+    loaded: &LoadedConfig,
+    figment: figment::Figment,
+    what: impl FnOnce() -> String,
+) -> Result<LoadedConfig> {
     let mut config: crate::config::ExperimentConfig = figment
         .extract()
         .map_err(ConfigError::from_figment)

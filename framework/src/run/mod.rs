@@ -13,6 +13,8 @@
 //! - [`Progress`]: a progress bar on a terminal, periodic log lines elsewhere.
 //! - [`expand_sweep`]: the `[sweep]` table as a list of runs ([`RunSpec`]).
 //! - [`plan_runs`] / [`check_plans`] / [`execute_runs`]: what `mvlpt run` does for every run of an experiment.
+//! - [`executor`]: entries spread over worker processes or Slurm job arrays.
+//! - [`status`]: the state of every entry of a plan (`mvlpt status`).
 //! - [`pipeline`]: stages run in order as one command (experiments, seed averages between
 //!   them); an ordinary experiment is a pipeline of one stage.
 //! - [`report`]: mean ± std over seeds of the results below a directory; [`chart`]: its bar chart.
@@ -20,6 +22,7 @@
 pub mod chart;
 mod dir;
 mod environment;
+pub mod executor;
 mod layer;
 mod lock;
 mod logging;
@@ -30,6 +33,7 @@ mod progress;
 pub mod report;
 mod resume;
 mod runner;
+pub mod status;
 mod sweep;
 
 pub use dir::{resolved_provenance, run_id, RunDir, RunState};

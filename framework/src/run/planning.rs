@@ -35,6 +35,11 @@ impl PlannedRun {
     pub fn config(&self) -> Result<LoadedConfig> {
         resolve_config(&self.base, &self.spec, self.resolved.as_ref())
     }
+
+    /// The values a pipeline resolved for this run (its `@stage` references), if any.
+    pub fn resolved(&self) -> Option<&ResolvedValues> {
+        self.resolved.as_ref()
+    }
 }
 
 /// `base` plus the sweep values of `spec`, plus `resolved`.

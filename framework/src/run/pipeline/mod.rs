@@ -10,15 +10,22 @@
 //!   (enough to find plugin libraries and report directories).
 //! - [`Pipeline`]: every stage planned: runs resolved, average groups and `@` references fixed.
 //! - [`execute_pipeline`]: runs the stages in order in this process.
+//! - [`Entry`]: the pipeline as a flat list numbered across stages (a run, or a whole average
+//!   stage); [`Pipeline::execute_entry`] runs one (`--index`), [`Pipeline::write_plan`] lists
+//!   them all in `plan.json` (`--plan`).
 
 mod average;
+mod entries;
 mod execute;
+mod plan_file;
 mod reference;
 
 pub use average::{AverageGroup, AverageOutcome, AverageStage, AVERAGE_INDEX_FILE};
+pub use entries::{Entry, EntryOutcome, Work};
 pub use execute::{execute_pipeline, PipelineReport, StageOutcome, StageReport};
+pub use plan_file::PLAN_FILE;
 
-use super::layer::with_values;
+use super::layer::{with_fallback, with_values};
 use super::planning::{check_plans, plan_runs_with, PlannedRun};
 use crate::config::{LoadedConfig, PipelineConfig, StageAction};
 use crate::plugin::Registry;
@@ -88,10 +95,14 @@ impl PipelineSource {
                         .with_context(|| format!("pipeline {}, stage `{name}`", file.display()))?;
                     let source = format!("pipeline {}, stage {name}", file.display());
                     let full_name = Value::from(format!("{}/{name}", pipeline.name));
-                    let named =
-                        with_values(&loaded, &source, &[("name".into(), full_name)], || {
-                            format!("pipeline {}, stage `{name}`", file.display())
-                        })?;
+                    let what = || format!("pipeline {}, stage `{name}`", file.display());
+                    let mut named =
+                        with_values(&loaded, &source, &[("name".into(), full_name)], what)?;
+                    if let Some(executor) = &pipeline.executor {
+                        let value = Value::serialize(executor)
+                            .with_context(|| format!("{}: [executor]", file.display()))?;
+                        named = with_fallback(&named, &source, "executor", &value, what)?;
+                    }
                     SourceStageKind::Experiment(Box::new(named))
                 }
                 StageAction::Average { of, by } => SourceStageKind::Average { of, by },
