@@ -19,11 +19,20 @@ fn main() -> std::process::ExitCode {
     mvlpt_datasets::link();
     mvlpt_synthetic::link();
     let args = cli::Cli::parse();
-    match cli::run(args) {
+    match configure_threads().and_then(|()| cli::run(args)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Applies `MVLPT_THREADS` (checked) to the rayon pool and candle's matrix products, both of
+/// which read `RAYON_NUM_THREADS` when they first start threads.
+fn configure_threads() -> anyhow::Result<()> {
+    if let Some(threads) = mvlpt_framework::config::threads_from_env()? {
+        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    }
+    Ok(())
 }

@@ -248,3 +248,29 @@ runs_dir = {runs:?}
     );
     assert!(runs.join("report.png").is_file());
 }
+
+/// A dynamically loaded plugin's options are checked like a built-in's when the config is
+/// loaded: a misspelt KgCoOp key fails the dry run naming the key and the closest one.
+#[test]
+fn a_dynamic_plugins_options_are_checked_before_anything_runs() {
+    let lib = kgcoop_library();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mvlpt"))
+        .args(["run", "experiments/quickstart.toml", "--dry-run"])
+        .args([
+            "--set",
+            "method.name=kgcoop",
+            "--set",
+            "method.kgcoop.lamda=2.0",
+        ])
+        .env("MVLPT_PLUGIN_PATH", &lib)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("`method.kgcoop.lamda`")
+            && stderr.contains("--set method.kgcoop.lamda=2.0")
+            && stderr.contains("did you mean `method.kgcoop.lambda`?"),
+        "{stderr}"
+    );
+}

@@ -18,7 +18,7 @@ use mvlpt_framework::method::{
     ClassTokenPosition, ContextTemplate, Footprint, ModelEnv, PromptLearner, StepContext,
     StepPrompts, TextMode, TextPrompts,
 };
-use mvlpt_framework::plugin::Registry;
+use mvlpt_framework::plugin::{NoOptions, Registry};
 use mvlpt_framework::register_plugin;
 use mvlpt_framework::rng::{self, Rng};
 use rand::seq::SliceRandom;
@@ -196,12 +196,31 @@ register_plugin!(
     Dataset,
     "test_squares",
     "three noisy colours",
-    build_squares
+    build_squares,
+    NoOptions
 );
-register_plugin!(FewShot, "test_all", "every sample", build_all);
-register_plugin!(Sampler, "test_shuffle", "seeded shuffle", build_shuffle);
-register_plugin!(Evaluator, "test_accuracy", "top-1 accuracy", build_accuracy);
-register_plugin!(Method, "test_coop", "mini CoOp", build_mini_coop);
+register_plugin!(FewShot, "test_all", "every sample", build_all, NoOptions);
+register_plugin!(
+    Sampler,
+    "test_shuffle",
+    "seeded shuffle",
+    build_shuffle,
+    NoOptions
+);
+register_plugin!(
+    Evaluator,
+    "test_accuracy",
+    "top-1 accuracy",
+    build_accuracy,
+    NoOptions
+);
+register_plugin!(
+    Method,
+    "test_coop",
+    "mini CoOp",
+    build_mini_coop,
+    MiniCoopOptions
+);
 
 // ---- harness --------------------------------------------------------------------------------
 

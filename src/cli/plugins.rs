@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use mvlpt_framework::config::LoadedConfig;
-use mvlpt_framework::plugin::Registry;
+use mvlpt_framework::plugin::{check_options, Registry};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -24,7 +24,9 @@ enum PluginsCommand {
 }
 
 /// The registry commands work with: every built-in plugin plus the plugin libraries named by
-/// the experiment's `plugins.paths` (relative to its file) and by `MVLPT_PLUGIN_PATH`.
+/// the experiment's `plugins.paths` (relative to its file) and by `MVLPT_PLUGIN_PATH`. The
+/// experiment's plugin option tables are checked against it (unknown keys, tables naming no
+/// plugin).
 pub fn load_registry(config: Option<&LoadedConfig>) -> Result<Registry> {
     let paths: Vec<PathBuf> = config
         .map(|c| {
@@ -36,7 +38,11 @@ pub fn load_registry(config: Option<&LoadedConfig>) -> Result<Registry> {
                 .collect()
         })
         .unwrap_or_default();
-    Registry::with_libraries(&paths)
+    let registry = Registry::with_libraries(&paths)?;
+    if let Some(config) = config {
+        check_options(config, &registry)?;
+    }
+    Ok(registry)
 }
 
 /// One row of the listing.

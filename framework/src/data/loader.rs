@@ -7,6 +7,7 @@
 
 use super::dataset::{Dataset, Sample};
 use super::transforms::{stack_batch, ImageTensor, Pipeline};
+use crate::config::OnBadImage;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
@@ -23,13 +24,12 @@ pub enum BadImagePolicy {
     Skip,
 }
 
-impl BadImagePolicy {
-    /// Parses `data.on_bad_image` (`error` | `skip`).
-    pub fn parse(name: &str) -> Result<Self> {
-        match name {
-            "error" => Ok(Self::Error),
-            "skip" => Ok(Self::Skip),
-            other => bail!("data.on_bad_image = {other:?}: expected \"error\" or \"skip\""),
+impl From<OnBadImage> for BadImagePolicy {
+    /// The policy `data.on_bad_image` chooses.
+    fn from(choice: OnBadImage) -> Self {
+        match choice {
+            OnBadImage::Error => Self::Error,
+            OnBadImage::Skip => Self::Skip,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The data of a run: datasets from the registry, the few-shot split of every task, one joint
 //! label space (offsets in task order), and the train/test transforms.
 
-use crate::config::{ExperimentConfig, LoadedConfig};
+use crate::config::{ExperimentConfig, LoadedConfig, TaskOrder};
 use crate::data::loader::SampleSet;
 use crate::data::transforms::Pipeline;
 use crate::data::{Dataset, DatasetContext, DatasetInfo, ImageSource, Sample, Split};
@@ -49,10 +49,8 @@ pub fn task_names(config: &ExperimentConfig) -> Result<Vec<String>> {
         return Ok(vec![config.data.dataset.clone()]);
     }
     let mut names = config.data.tasks.clone();
-    match config.data.task_order.as_str() {
-        "given" => {}
-        "sorted" => names.sort(),
-        other => bail!("data.task_order = {other:?}: expected \"given\" or \"sorted\""),
+    if config.data.task_order == TaskOrder::Sorted {
+        names.sort();
     }
     let mut seen = std::collections::HashSet::new();
     if let Some(dup) = names.iter().find(|n| !seen.insert(n.as_str())) {

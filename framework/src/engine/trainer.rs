@@ -12,14 +12,15 @@ use super::loss::{BatchTargets, TaskMasking};
 use super::optim::{AdamWConfig, Optimizer, OptimizerKind, SgdConfig};
 use super::schedule::LrSchedule;
 use crate::config::LoadedConfig;
-use crate::data::loader::{BadImagePolicy, BatchStream, LoaderOptions, SampleSet};
+use crate::config::{OptimizerChoice, SelectChoice, TaskMaskingChoice};
+use crate::data::loader::{BatchStream, LoaderOptions, SampleSet};
 use crate::data::transforms::Pipeline;
 use crate::data::{SampleMeta, Split};
 use crate::eval::metrics::{EvalKey, Scores, Target, TargetKind, Targets};
 use crate::eval::{EvalInput, EvalReport, Evaluator};
 use crate::method::{ModelEnv, PromptLearner, StepContext};
 use crate::model::tokenizer::ClipTokenizer;
-use crate::model::{load_model, parse_device, parse_dtype, Clip, LoadOptions};
+use crate::model::{dtype_of, load_model, open_device, Clip, LoadOptions};
 use crate::plugin::{Factory, PluginKind, Registry};
 use crate::rng::{self, Rng};
 use anyhow::{bail, Context, Result};
@@ -90,8 +91,8 @@ pub fn build_method(loaded: &LoadedConfig, registry: &Registry) -> Result<Box<dy
 pub fn build_model(loaded: &LoadedConfig) -> Result<Clip> {
     let m = &loaded.config.model;
     let options = LoadOptions {
-        device: parse_device(&m.device)?,
-        dtype: parse_dtype(&m.dtype)?,
+        device: open_device(m.device)?,
+        dtype: dtype_of(m.dtype),
         cache_dir: m
             .cache_dir
             .as_ref()
@@ -102,19 +103,18 @@ pub fn build_model(loaded: &LoadedConfig) -> Result<Clip> {
 
 fn optimizer(loaded: &LoadedConfig, params: Vec<(String, candle_core::Var)>) -> Result<Optimizer> {
     let t = &loaded.config.train;
-    let kind = match t.optimizer.as_str() {
-        "sgd" => OptimizerKind::Sgd(SgdConfig {
+    let kind = match t.optimizer {
+        OptimizerChoice::Sgd => OptimizerKind::Sgd(SgdConfig {
             momentum: t.momentum,
             dampening: t.dampening,
             weight_decay: t.weight_decay,
             nesterov: t.nesterov,
         }),
-        "adamw" => OptimizerKind::AdamW(AdamWConfig {
+        OptimizerChoice::Adamw => OptimizerKind::AdamW(AdamWConfig {
             betas: t.betas,
             eps: t.adam_eps,
             weight_decay: t.weight_decay,
         }),
-        other => bail!("train.optimizer = {other:?}: expected \"sgd\" or \"adamw\""),
     };
     Optimizer::new(kind, params)
 }
@@ -379,13 +379,6 @@ pub fn train(
 ) -> Result<TrainOutcome> {
     let config = &loaded.config;
     let started = Instant::now();
-    // Checked before anything is loaded.
-    if !["best_val", "last"].contains(&config.train.select.as_str()) {
-        bail!(
-            "train.select = {:?}: expected \"best_val\" or \"last\"",
-            config.train.select
-        );
-    }
     let clip = build_model(loaded)?;
     let device = clip.text.token_embedding.device().clone();
     let data = build_run_data(loaded, registry, clip.config.vision.image_size)?;
@@ -440,18 +433,15 @@ pub fn train(
         trainable,
         params.len()
     );
-    let masking = match config.data.task_masking.as_str() {
-        "none" => TaskMasking::None,
-        "zero" => TaskMasking::Zero,
-        "neg_infinity" => TaskMasking::NegInfinity,
-        other => {
-            bail!("data.task_masking = {other:?}: expected \"none\", \"zero\" or \"neg_infinity\"")
-        }
+    let masking = match config.data.task_masking {
+        TaskMaskingChoice::None => TaskMasking::None,
+        TaskMaskingChoice::Zero => TaskMasking::Zero,
+        TaskMaskingChoice::NegInfinity => TaskMasking::NegInfinity,
     };
     let loader = LoaderOptions {
         pipelines: data.train_pipelines.clone(),
         prefetch: config.data.prefetch,
-        on_bad_image: BadImagePolicy::parse(&config.data.on_bad_image)?,
+        on_bad_image: config.data.on_bad_image.into(),
         seed: config.seed,
         epoch: 0,
     };
@@ -529,10 +519,10 @@ pub fn train(
         .iter()
         .map(|t| (t.start, t.end))
         .collect();
-    let select_best = config.train.select == "best_val"
+    let select_best = config.train.select == SelectChoice::BestVal
         && !run.data.val.is_empty()
         && config.train.eval_every > 0;
-    if config.train.select == "best_val" && !select_best && config.train.epochs > 0 {
+    if config.train.select == SelectChoice::BestVal && !select_best && config.train.epochs > 0 {
         tracing::warn!(
             "no validation (empty val split or eval_every = 0): testing the last prompts"
         );

@@ -57,6 +57,9 @@ pub fn plan_runs(base: &LoadedConfig, registry: &Registry) -> Result<Vec<Planned
         if let Err(error) = validate_plugins(&config.config, registry) {
             problems.push(format!("{error:#}"));
         }
+        if let Err(error) = crate::plugin::check_options(&config, registry) {
+            problems.push(format!("{error:#}"));
+        }
         if let Some(first) = by_id.insert(dir.run_id().to_string(), spec.index) {
             problems.push(format!(
                 "same resolved config as run {} (run id {})",

@@ -23,7 +23,7 @@ use mvlpt_framework::method::{
     StepContext, StepPrompts, TextMode, TextPrompts,
 };
 use mvlpt_framework::model::{l2_normalize, DeepPrompts};
-use mvlpt_framework::plugin::{Factory, Plugin};
+use mvlpt_framework::plugin::{options_of, Factory, Plugin};
 use mvlpt_framework::rng::{self, Rng};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -183,4 +183,5 @@ mvlpt_framework::export_plugins![Plugin {
     description: "KgCoOp: CoOp + λ·‖w − w_clip‖² keeping learned class text features near a hand-written prompt's (dynamic plugin)",
     version: env!("CARGO_PKG_VERSION"),
     factory: Factory::Method(build),
+    options: options_of::<KgCoopOptions>,
 }];

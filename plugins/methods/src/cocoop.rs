@@ -19,7 +19,8 @@ mvlpt_framework::register_plugin!(
     Method,
     "cocoop",
     "CoCoOp: learned context conditioned on each image by a meta-network (MVLPT's COCOOP branch)",
-    build
+    build,
+    CocoopOptions
 );
 
 /// Options of `[method.cocoop]` (the reference's `TRAINER.MVLPT.COCOOP.*`).

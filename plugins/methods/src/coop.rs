@@ -18,7 +18,8 @@ mvlpt_framework::register_plugin!(
     Method,
     "coop",
     "CoOp: learned text context around the class name (MVLPT's COOP branch)",
-    build
+    build,
+    CoopOptions
 );
 
 /// Options of `[method.coop]` (the reference's `TRAINER.MVLPT.COOP.*` and `CUT_CONTEXTLEN`).

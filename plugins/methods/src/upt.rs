@@ -27,7 +27,8 @@ mvlpt_framework::register_plugin!(
     Method,
     "upt",
     "UPT: CoOp context and VPT prompts coupled by a shared projector (MVLPT's UPT branch)",
-    build
+    build,
+    UptOptions
 );
 
 /// How the text and visual prompts are coupled (`TRAINER.MVLPT.PROJECT_METHOD`).

@@ -21,7 +21,8 @@ mvlpt_framework::register_plugin!(
     Method,
     "vpt",
     "VPT: learned visual prompt tokens, shallow or deep, fixed text prompts (MVLPT's VPT branch)",
-    build
+    build,
+    VptOptions
 );
 
 /// Where the visual prompt tokens go.
