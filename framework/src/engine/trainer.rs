@@ -691,6 +691,7 @@ pub fn train(
                 best,
                 rng: step_rng.clone(),
                 tensors: format!("epoch-{}.safetensors", epoch + 1),
+                sha256: None,
             };
             let current: Vec<(String, Tensor)> = params
                 .iter()
