@@ -143,7 +143,10 @@ fn split_features(
         if !batch.skipped.is_empty() {
             bail!("cannot cache features with skipped images; set data.on_bad_image = \"error\" to see them");
         }
-        let pixels = batch.images.to_device(clip.text.token_embedding.device())?;
+        let Some(images) = batch.images else {
+            continue; // an empty batch (nothing was skipped, so nothing was in it)
+        };
+        let pixels = images.to_device(clip.text.token_embedding.device())?;
         parts.push(clip.encode_image(&pixels)?.detach());
     }
     Ok(Tensor::cat(&parts, 0)?)
@@ -241,8 +244,9 @@ impl Run<'_> {
         Ok(Some(features))
     }
 
-    /// Evaluates the current prompts on `split`.
-    fn evaluate(&mut self, split: Split, rng: &mut Rng) -> Result<EvalReport> {
+    /// Evaluates the current prompts on `split`; also returns how many unreadable images were
+    /// skipped (under `data.on_bad_image = "skip"`).
+    fn evaluate(&mut self, split: Split, rng: &mut Rng) -> Result<(EvalReport, usize)> {
         let set = self.set(split).clone();
         if set.is_empty() {
             bail!("the {} split is empty", split.as_str());
@@ -273,6 +277,8 @@ impl Run<'_> {
         let mut task_ids = Vec::with_capacity(set.len());
         let batch = self.loaded.config.data.eval_batch_size.max(1);
         let order: Vec<usize> = (0..set.len()).collect();
+        // Images dropped under data.on_bad_image = "skip": not scored, counted.
+        let mut skipped = 0usize;
         let mut consume = |indices: &[usize], logits: Tensor| -> Result<()> {
             let logits: Vec<f32> = logits
                 .to_dtype(DType::F32)?
@@ -325,19 +331,30 @@ impl Run<'_> {
                     for (_, reason) in &loaded.skipped {
                         tracing::warn!("skipped an unreadable evaluation image: {reason}");
                     }
-                    let pixels = loaded.images.to_device(&self.device)?;
+                    skipped += loaded.skipped.len();
+                    let Some(images) = &loaded.images else {
+                        continue; // every image of the batch was skipped
+                    };
+                    let pixels = images.to_device(&self.device)?;
                     let logits = eval_logits(&env, &prompts, ImageInput::Pixels(&pixels), &text)?;
                     consume(&loaded.indices, logits)?;
                 }
             }
         }
-        self.evaluator.evaluate(&EvalInput {
+        let report = self.evaluator.evaluate(&EvalInput {
             tasks: &self.data.space.tasks,
             task_ids: &task_ids,
             scores: &scores,
             targets: &targets,
             key: &self.key,
-        })
+        })?;
+        if skipped > 0 {
+            tracing::warn!(
+                "{skipped} unreadable {} images skipped, not scored",
+                split.as_str()
+            );
+        }
+        Ok((report, skipped))
     }
 }
 
@@ -634,7 +651,10 @@ pub fn train(
                         tracing::warn!("skipped an unreadable training image: {reason}");
                     }
                     skipped_images += loaded_batch.skipped.len();
-                    let pixels = loaded_batch.images.to_device(&run.device)?;
+                    let Some(images) = &loaded_batch.images else {
+                        continue; // every image of the batch was skipped: no step
+                    };
+                    let pixels = images.to_device(&run.device)?;
                     process(
                         &mut run,
                         &loaded_batch.indices,
@@ -663,8 +683,11 @@ pub fn train(
         let evaluate_now = select_best
             && ((epoch + 1) % config.train.eval_every == 0 || epoch + 1 == config.train.epochs);
         if evaluate_now {
-            let report = run.evaluate(Split::Val, &mut rng::seeded(0))?;
+            let (report, skipped) = run.evaluate(Split::Val, &mut rng::seeded(0))?;
             record["val"] = serde_json::json!(report.overall);
+            if skipped > 0 {
+                record["val_skipped_images"] = serde_json::json!(skipped);
+            }
             if report.tasks.len() > 1 {
                 record["val_tasks"] = serde_json::to_value(&report.tasks)?;
             }
@@ -721,8 +744,11 @@ pub fn train(
         &final_prompts,
         metadata,
     )?;
-    let test = run.evaluate(Split::Test, &mut rng::seeded(0))?;
+    let (test, skipped) = run.evaluate(Split::Test, &mut rng::seeded(0))?;
     let mut record = serde_json::json!({ "test": test.overall, "wall_seconds": started.elapsed().as_secs_f64() });
+    if skipped > 0 {
+        record["test_skipped_images"] = serde_json::json!(skipped);
+    }
     if test.tasks.len() > 1 {
         record["test_tasks"] = serde_json::to_value(&test.tasks)?;
     }
