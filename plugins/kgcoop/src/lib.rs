@@ -17,6 +17,7 @@ use mvlpt_dylib as _;
 
 use anyhow::Result;
 use candle_core::{Tensor, Var};
+use mvlpt_framework::config::ranges::prompt_tokens;
 use mvlpt_framework::config::Section;
 use mvlpt_framework::method::{
     ClassTokenPosition, ContextTemplate, Footprint, HeadOutputs, ModelEnv, PromptLearner,
@@ -33,6 +34,7 @@ use std::sync::Arc;
 #[serde(deny_unknown_fields, default)]
 pub struct KgCoopOptions {
     /// Context tokens (ignored when `ctx_init` is set: its word count is used).
+    #[serde(deserialize_with = "prompt_tokens")]
     pub n_ctx: usize,
     /// Initialisation phrase for the context (KgCoOp uses "a photo of a"); empty = random.
     pub ctx_init: String,

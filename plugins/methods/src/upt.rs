@@ -13,6 +13,7 @@ use crate::coop::{CoopOptions, TextContext};
 use crate::vpt::{Placement, VisualPromptSet, VptOptions};
 use anyhow::{bail, Result};
 use candle_core::{DType, Device, Tensor, Var};
+use mvlpt_framework::config::ranges::prompt_tokens;
 use mvlpt_framework::config::Section;
 use mvlpt_framework::method::{
     ClassTokenPosition, Footprint, ModelEnv, PromptLearner, StepContext, StepPrompts, TextMode,
@@ -56,6 +57,7 @@ pub enum AttentionMode {
 #[serde(deny_unknown_fields, default)]
 pub struct UptOptions {
     /// Text context tokens (`COOP.N_CTX`).
+    #[serde(deserialize_with = "prompt_tokens")]
     pub n_ctx: usize,
     /// Text context initialisation phrase (`COOP.CTX_INIT`).
     pub ctx_init: String,
@@ -66,6 +68,7 @@ pub struct UptOptions {
     /// Cut the prompt length to the longest prompt (`CUT_CONTEXTLEN`).
     pub cut_context: bool,
     /// Visual prompt tokens per layer (`VPT.N_CTX`).
+    #[serde(deserialize_with = "prompt_tokens")]
     pub vpt_n_ctx: usize,
     /// Deep visual prompts (`VPT.DEEP`).
     pub deep: bool,

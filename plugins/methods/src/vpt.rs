@@ -8,6 +8,7 @@ use crate::common::{
 };
 use anyhow::{bail, Context, Result};
 use candle_core::{Tensor, Var};
+use mvlpt_framework::config::ranges::prompt_tokens;
 use mvlpt_framework::config::Section;
 use mvlpt_framework::method::{
     Footprint, ModelEnv, PromptLearner, StepContext, StepPrompts, TextMode, TextPrompts,
@@ -49,6 +50,7 @@ impl Placement {
 #[serde(deny_unknown_fields, default)]
 pub struct VptOptions {
     /// Prompt tokens per layer (`N_CTX`).
+    #[serde(deserialize_with = "prompt_tokens")]
     pub n_ctx: usize,
     /// Replace the prompts before every block after the first (`DEEP`).
     pub deep: bool,
