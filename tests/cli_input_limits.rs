@@ -1,7 +1,9 @@
-//! Sizes and inputs that used to crash: huge context lengths and prompt lengths are refused
-//! up front, and an empty text file is an error of ours.
+//! Sizes and inputs that used to crash or pass silently: huge context lengths and prompt
+//! lengths are refused up front, an empty text file is an error of ours, and a model with NaN
+//! weights is refused at load.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 fn mvlpt(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
@@ -84,4 +86,46 @@ fn encoding_an_empty_text_file_names_the_file() {
         "{stderr}"
     );
     assert!(!stderr.contains("cat expects"), "{stderr}");
+}
+
+/// The embedded model with the first value of `ln_final.weight` set to NaN.
+fn nan_model(path: &Path) {
+    let bytes = std::fs::read("models/mvlpt-tiny.safetensors").unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let entry = &header["ln_final.weight"];
+    assert_eq!(entry["dtype"], "F16");
+    let start = 8 + header_len + entry["data_offsets"][0].as_u64().unwrap() as usize;
+    let mut bytes = bytes;
+    bytes[start..start + 2].copy_from_slice(&0x7e00u16.to_le_bytes()); // f16 NaN
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_model_with_nan_weights_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("nan.safetensors");
+    nan_model(&model);
+    let texts = dir.path().join("texts.txt");
+    std::fs::write(&texts, "a photo of a cat\n").unwrap();
+    let out = dir.path().join("out.safetensors");
+    let stderr = error_of(
+        &[
+            "encode",
+            "--model",
+            model.to_str().unwrap(),
+            "--texts",
+            texts.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        stderr.contains("nan.safetensors")
+            && stderr.contains("NaN or infinite")
+            && stderr.contains("`ln_final.weight` (1 of"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
 }

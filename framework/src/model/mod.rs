@@ -3,6 +3,7 @@
 
 pub mod clip;
 pub mod config;
+mod finite;
 pub mod hub;
 pub mod layers;
 pub mod source;
