@@ -1,6 +1,6 @@
 //! Sizes and inputs that used to crash or pass silently: huge context lengths and prompt
-//! lengths are refused up front, an empty text file is an error of ours, and a model with NaN
-//! weights is refused at load.
+//! lengths are refused up front, an empty text file is an error of ours, a model with NaN
+//! weights is refused at load, and a user error is one line even with `RUST_BACKTRACE=1`.
 
 use std::io::Write;
 use std::path::Path;
@@ -128,4 +128,50 @@ fn a_model_with_nan_weights_is_refused_at_load() {
         "{stderr}"
     );
     assert!(!out.exists());
+}
+
+#[test]
+fn a_user_error_is_one_line_even_with_rust_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let texts = dir.path().join("empty.txt");
+    std::fs::write(&texts, "").unwrap();
+    let model = dir.path().join("nan.safetensors");
+    nan_model(&model);
+    // Errors from our code (on main the first one came from candle, with its backtrace), from
+    // a bad tensor file and from config loading.
+    let bad_file = dir.path().join("bad.safetensors");
+    std::fs::write(&bad_file, b"\x10\0\0\0\0\0\0\0{\"a\": 1}        ").unwrap();
+    let out = dir.path().join("out.safetensors");
+    let (texts, model, bad_file, out) = (
+        texts.to_str().unwrap(),
+        model.to_str().unwrap(),
+        bad_file.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    let commands: [&[&str]; 4] = [
+        &[
+            "encode",
+            "--model",
+            "random:tiny",
+            "--texts",
+            texts,
+            "--out",
+            out,
+        ],
+        &["encode", "--model", model, "--texts", texts, "--out", out],
+        &["ckpt", "show", bad_file],
+        &[
+            "config",
+            "show",
+            "experiments/quickstart.toml",
+            "--set",
+            "train.lr=-1",
+        ],
+    ];
+    for args in commands {
+        let stderr = error_of(args, &[("RUST_BACKTRACE", "1")]);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}:\n{stderr}");
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        assert!(!stderr.contains("stack backtrace"), "{stderr}");
+    }
 }
