@@ -87,6 +87,9 @@ fn write_experiment_report(base: &mvlpt_framework::config::LoadedConfig) -> Resu
         return Ok(());
     }
     let collection = collect(&root, None)?;
+    for (dir, reason) in &collection.left_out {
+        tracing::warn!("run left out of the report: {}: {reason}", dir.display());
+    }
     if collection.records.is_empty() {
         return Ok(());
     }

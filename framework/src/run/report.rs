@@ -86,6 +86,27 @@ pub struct Collection {
     pub records: Vec<ResultRecord>,
     /// Run directories without `COMPLETE` (not reported).
     pub incomplete: Vec<PathBuf>,
+    /// Complete runs left out, with the reason: no `config.toml` (its settings, hence its
+    /// group, are unknown) or a result that is no metric value (not a number from 0 to 100).
+    pub left_out: Vec<(PathBuf, String)>,
+}
+
+/// Why the records of a complete run cannot be reported, if they cannot.
+fn unreportable(dir: &Path, records: &[ResultRecord]) -> Option<String> {
+    if !dir.join(CONFIG_FILE).is_file() {
+        return Some(format!(
+            "it is complete but has no {CONFIG_FILE}, so its settings are unknown"
+        ));
+    }
+    records
+        .iter()
+        .find(|r| !(0.0..=100.0).contains(&r.value))
+        .map(|r| {
+            format!(
+                "its result for {} is {}, not a metric value (0 to 100)",
+                r.dataset, r.value
+            )
+        })
 }
 
 /// Reads `result.json` of every complete run below `root`. `metric` picks an entry of the
@@ -106,6 +127,10 @@ pub fn collect(root: &Path, metric: Option<&str>) -> Result<Collection> {
             continue;
         }
         let records = read_run(&dir, metric)?;
+        if let Some(reason) = unreportable(&dir, &records) {
+            collection.left_out.push((dir, reason));
+            continue;
+        }
         let run_settings = read_settings(&dir)?;
         for record in records {
             settings.push(run_settings.clone());
