@@ -274,3 +274,27 @@ fn a_dynamic_plugins_options_are_checked_before_anything_runs() {
         "{stderr}"
     );
 }
+
+/// A directory is scanned for plugins: shared libraries without a plugin header (the
+/// framework's own `libmvlpt_dylib.so`, which cargo puts next to every plugin it builds) are
+/// skipped, the plugins in it load. Named explicitly, such a file is still refused.
+#[test]
+fn a_directory_scan_skips_libraries_that_are_not_plugins() {
+    let dir = scratch("scan");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let framework = ["libmvlpt_dylib.so", "deps/libmvlpt_dylib.so"]
+        .map(|name| profile_dir().join(name))
+        .into_iter()
+        .find(|path| path.is_file())
+        .unwrap();
+    std::os::unix::fs::symlink(&framework, dir.join("libmvlpt_dylib.so")).unwrap();
+    std::os::unix::fs::symlink(kgcoop_library(), dir.join("libmvlpt_kgcoop.so")).unwrap();
+    std::fs::write(dir.join("libnotes.so"), "not a library").unwrap();
+    let registry = Registry::with_libraries(std::slice::from_ref(&dir)).unwrap();
+    assert!(registry.contains(PluginKind::Method, "kgcoop"));
+    let err = Registry::with_libraries(&[dir.join("libmvlpt_dylib.so")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is not an mvlpt plugin"), "{err}");
+}
