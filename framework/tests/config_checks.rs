@@ -196,3 +196,26 @@ fn experiment_paths_that_are_not_files_say_what_they_are() {
     let file = write(&dir, "child.toml", "extends = \"pipe.toml\"\n");
     assert_mentions(&error_of(Some(&file), &[]), &["is a FIFO"]);
 }
+
+#[test]
+fn pretraining_recipes_are_range_checked_too() {
+    use mvlpt_framework::pretrain::LoadedPretrain;
+    let recipe = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../experiments/pretrain-tiny.toml"
+    );
+    LoadedPretrain::load(Path::new(recipe), &[]).unwrap();
+    for set in [
+        "train.weight_decay=-0.1",
+        "train.adam_eps=nan",
+        "train.betas=[0.9, 1.0]",
+        "data.batch_size=100000000",
+    ] {
+        let key = set.split('=').next().unwrap();
+        let error = match LoadedPretrain::load(Path::new(recipe), &[set.to_string()]) {
+            Ok(_) => panic!("{set} loaded"),
+            Err(error) => format!("{error:#}"),
+        };
+        assert_mentions(&error, &[&format!("`{key}`"), &format!("--set {set}")]);
+    }
+}
