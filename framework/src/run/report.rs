@@ -87,7 +87,8 @@ pub struct Collection {
     /// Run directories without `COMPLETE` (not reported).
     pub incomplete: Vec<PathBuf>,
     /// Complete runs left out, with the reason: no `config.toml` (its settings, hence its
-    /// group, are unknown) or a result that is no metric value (not a number from 0 to 100).
+    /// group, are unknown) or a result that is no metric value (results are fractions in
+    /// [0, 1]).
     pub left_out: Vec<(PathBuf, String)>,
 }
 
@@ -100,10 +101,10 @@ fn unreportable(dir: &Path, records: &[ResultRecord]) -> Option<String> {
     }
     records
         .iter()
-        .find(|r| !(0.0..=100.0).contains(&r.value))
+        .find(|r| !(0.0..=1.0).contains(&r.value))
         .map(|r| {
             format!(
-                "its result for {} is {}, not a metric value (0 to 100)",
+                "its result for {} is {}, not a metric value (a fraction from 0 to 1)",
                 r.dataset, r.value
             )
         })
