@@ -256,12 +256,7 @@ fn a_dynamic_plugins_options_are_checked_before_anything_runs() {
     let lib = kgcoop_library();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_mvlpt"))
         .args(["run", "experiments/quickstart.toml", "--dry-run"])
-        .args([
-            "--set",
-            "method.name=kgcoop",
-            "--set",
-            "method.kgcoop.lamda=2.0",
-        ])
+        .args(["--set", "method.kgcoop.lamda=2.0"])
         .env("MVLPT_PLUGIN_PATH", &lib)
         .output()
         .unwrap();

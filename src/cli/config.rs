@@ -70,7 +70,7 @@ enum ConfigCommand {
 pub fn run(args: Args) -> Result<()> {
     let ConfigCommand::Show { experiment, json } = args.command;
     let loaded = experiment.load()?;
-    super::plugins::load_registry(Some(&loaded))?;
+    super::plugins::checked_registry(&loaded)?;
     let entries = resolved_entries(&loaded)?;
     if json {
         let object: serde_json::Map<String, serde_json::Value> = entries

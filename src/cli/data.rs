@@ -74,7 +74,7 @@ fn check(args: &CheckArgs) -> Result<()> {
             root.display()
         );
     }
-    let registry = super::plugins::load_registry(Some(&loaded))?;
+    let registry = super::plugins::checked_registry(&loaded)?;
     let mut problems = 0;
     for name in &names {
         println!("dataset {name}");

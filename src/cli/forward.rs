@@ -78,7 +78,7 @@ fn load_config(method: &str, sets: &[String]) -> Result<LoadedConfig> {
 /// The method plugin named by the config, built from its options table.
 fn build_method(config: &LoadedConfig) -> Result<Box<dyn PromptLearner>> {
     let name = &config.config.method.name;
-    let registry = super::plugins::load_registry(Some(config))?;
+    let registry = super::plugins::checked_registry(config)?;
     let Factory::Method(factory) = registry.factory(PluginKind::Method, name)? else {
         bail!("plugin `{name}` is not a method");
     };

@@ -1,8 +1,9 @@
 //! `mvlpt plugins list`: every plugin this binary knows, with its kind, origin and version.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use mvlpt_framework::config::LoadedConfig;
 use mvlpt_framework::plugin::{check_options, Registry};
+use mvlpt_framework::run::validate_plugins;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -24,9 +25,7 @@ enum PluginsCommand {
 }
 
 /// The registry commands work with: every built-in plugin plus the plugin libraries named by
-/// the experiment's `plugins.paths` (relative to its file) and by `MVLPT_PLUGIN_PATH`. The
-/// experiment's plugin option tables are checked against it (unknown keys, tables naming no
-/// plugin).
+/// the experiment's `plugins.paths` (relative to its file) and by `MVLPT_PLUGIN_PATH`.
 pub fn load_registry(config: Option<&LoadedConfig>) -> Result<Registry> {
     let paths: Vec<PathBuf> = config
         .map(|c| {
@@ -38,9 +37,23 @@ pub fn load_registry(config: Option<&LoadedConfig>) -> Result<Registry> {
                 .collect()
         })
         .unwrap_or_default();
-    let registry = Registry::with_libraries(&paths)?;
-    if let Some(config) = config {
-        check_options(config, &registry)?;
+    Registry::with_libraries(&paths)
+}
+
+/// [`load_registry`] with `config` checked against it: the plugins it names exist and every
+/// plugin option table holds valid options; all problems are reported together. (`mvlpt run`
+/// checks every run of the sweep instead, when it plans them.)
+pub fn checked_registry(config: &LoadedConfig) -> Result<Registry> {
+    let registry = load_registry(Some(config))?;
+    let problems: Vec<String> = [
+        validate_plugins(&config.config, &registry),
+        check_options(config, &registry),
+    ]
+    .into_iter()
+    .filter_map(|checked| checked.err().map(|e| format!("{e:#}")))
+    .collect();
+    if !problems.is_empty() {
+        bail!("{}", problems.join("\n"));
     }
     Ok(registry)
 }
