@@ -677,7 +677,7 @@ fn the_report_gives_mean_and_sample_std_over_seeds_and_method_averages() {
                 &root,
                 &id,
                 result(method, dataset, 4, i as u64 + 1, *value),
-                None,
+                Some(""),
             );
         }
     }
@@ -808,7 +808,7 @@ fn a_multitask_run_counts_once_per_task() {
             {"name": "dtd", "metric": "accuracy", "samples": 10, "value": a},
             {"name": "pets", "metric": "accuracy", "samples": 10, "value": b}
         ]);
-        fake_run(&root, &format!("run{seed}"), value, None);
+        fake_run(&root, &format!("run{seed}"), value, Some(""));
     }
     let report = aggregate(&collect(&root, None).unwrap().records, "test").unwrap();
     let rows: Vec<(&str, &str, f64)> = report
