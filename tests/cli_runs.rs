@@ -328,6 +328,7 @@ fn fake_run(dir: &Path, method: &str, dataset: &str, seed: u64, test: f64) {
         "wall_seconds": 0.5
     });
     std::fs::write(run.join("result.json"), result.to_string()).unwrap();
+    std::fs::write(run.join("config.toml"), "").unwrap();
     std::fs::write(run.join("COMPLETE"), "").unwrap();
 }
 

@@ -248,3 +248,48 @@ runs_dir = {runs:?}
     );
     assert!(runs.join("report.png").is_file());
 }
+
+/// A dynamically loaded plugin's options are checked like a built-in's when the config is
+/// loaded: a misspelt KgCoOp key fails the dry run naming the key and the closest one.
+#[test]
+fn a_dynamic_plugins_options_are_checked_before_anything_runs() {
+    let lib = kgcoop_library();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mvlpt"))
+        .args(["run", "experiments/quickstart.toml", "--dry-run"])
+        .args(["--set", "method.kgcoop.lamda=2.0"])
+        .env("MVLPT_PLUGIN_PATH", &lib)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("`method.kgcoop.lamda`")
+            && stderr.contains("--set method.kgcoop.lamda=2.0")
+            && stderr.contains("did you mean `method.kgcoop.lambda`?"),
+        "{stderr}"
+    );
+}
+
+/// A directory is scanned for plugins: shared libraries without a plugin header (the
+/// framework's own `libmvlpt_dylib.so`, which cargo puts next to every plugin it builds) are
+/// skipped, the plugins in it load. Named explicitly, such a file is still refused.
+#[test]
+fn a_directory_scan_skips_libraries_that_are_not_plugins() {
+    let dir = scratch("scan");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let framework = ["libmvlpt_dylib.so", "deps/libmvlpt_dylib.so"]
+        .map(|name| profile_dir().join(name))
+        .into_iter()
+        .find(|path| path.is_file())
+        .unwrap();
+    std::os::unix::fs::symlink(&framework, dir.join("libmvlpt_dylib.so")).unwrap();
+    std::os::unix::fs::symlink(kgcoop_library(), dir.join("libmvlpt_kgcoop.so")).unwrap();
+    std::fs::write(dir.join("libnotes.so"), "not a library").unwrap();
+    let registry = Registry::with_libraries(std::slice::from_ref(&dir)).unwrap();
+    assert!(registry.contains(PluginKind::Method, "kgcoop"));
+    let err = Registry::with_libraries(&[dir.join("libmvlpt_dylib.so")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is not an mvlpt plugin"), "{err}");
+}

@@ -18,9 +18,9 @@ fn learning_rate_sequences_match_dassl_and_pytorch() {
         let train = TrainConfig {
             lr: case["lr"].as_f64().unwrap(),
             epochs: case["epochs"].as_u64().unwrap() as usize,
-            schedule: case["schedule"].as_str().unwrap().into(),
+            schedule: serde_json::from_value(case["schedule"].clone()).unwrap(),
             warmup_epochs: case["warmup_epochs"].as_u64().unwrap() as usize,
-            warmup_type: case["warmup_type"].as_str().unwrap().into(),
+            warmup_type: serde_json::from_value(case["warmup_type"].clone()).unwrap(),
             warmup_lr: case["warmup_lr"].as_f64().unwrap(),
             milestones: case["milestones"]
                 .as_array()

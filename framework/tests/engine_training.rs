@@ -18,7 +18,7 @@ use mvlpt_framework::method::{
     ClassTokenPosition, ContextTemplate, Footprint, ModelEnv, PromptLearner, StepContext,
     StepPrompts, TextMode, TextPrompts,
 };
-use mvlpt_framework::plugin::Registry;
+use mvlpt_framework::plugin::{NoOptions, Registry};
 use mvlpt_framework::register_plugin;
 use mvlpt_framework::rng::{self, Rng};
 use rand::seq::SliceRandom;
@@ -232,24 +232,45 @@ register_plugin!(
     Dataset,
     "test_squares",
     "three noisy colours",
-    build_squares
+    build_squares,
+    NoOptions
+);
+register_plugin!(FewShot, "test_all", "every sample", build_all, NoOptions);
+register_plugin!(
+    Sampler,
+    "test_shuffle",
+    "seeded shuffle",
+    build_shuffle,
+    NoOptions
+);
+register_plugin!(
+    Evaluator,
+    "test_accuracy",
+    "top-1 accuracy",
+    build_accuracy,
+    NoOptions
+);
+register_plugin!(
+    Method,
+    "test_coop",
+    "mini CoOp",
+    build_mini_coop,
+    MiniCoopOptions
 );
 register_plugin!(
     Dataset,
     "test_tags",
     "three noisy colours, multi-label, with negatives",
-    build_tags
+    build_tags,
+    NoOptions
 );
 register_plugin!(
     Dataset,
     "test_only_squares",
     "three noisy colours, a test split only",
-    build_test_only
+    build_test_only,
+    NoOptions
 );
-register_plugin!(FewShot, "test_all", "every sample", build_all);
-register_plugin!(Sampler, "test_shuffle", "seeded shuffle", build_shuffle);
-register_plugin!(Evaluator, "test_accuracy", "top-1 accuracy", build_accuracy);
-register_plugin!(Method, "test_coop", "mini CoOp", build_mini_coop);
 
 /// Zero-shot in a few lines: the fixed prompt "a photo of {class}." and nothing to train.
 struct FixedPrompts(Option<Arc<Vec<Vec<u32>>>>);
@@ -286,7 +307,13 @@ impl PromptLearner for FixedPrompts {
 fn build_fixed(_: &Section<'_>) -> Result<Box<dyn PromptLearner>> {
     Ok(Box::new(FixedPrompts(None)))
 }
-register_plugin!(Method, "test_fixed", "fixed prompts", build_fixed);
+register_plugin!(
+    Method,
+    "test_fixed",
+    "fixed prompts",
+    build_fixed,
+    NoOptions
+);
 
 // ---- harness --------------------------------------------------------------------------------
 

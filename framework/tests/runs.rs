@@ -9,7 +9,7 @@ use mvlpt_framework::data::{BatchSampler, Dataset, DatasetContext, FewShotProtoc
 use mvlpt_framework::engine::experiment::RunResult;
 use mvlpt_framework::eval::Evaluator;
 use mvlpt_framework::method::PromptLearner;
-use mvlpt_framework::plugin::{Factory, Origin, Plugin, PluginKind, Registry};
+use mvlpt_framework::plugin::{Factory, NoOptions, Origin, Plugin, PluginKind, Registry};
 use mvlpt_framework::run::report::{aggregate, collect};
 use mvlpt_framework::run::{
     check_plans, execute_runs, expand_sweep, init_run_logging, plan_runs, run_id, DirLock,
@@ -44,13 +44,43 @@ fn no_sampler(_: &Section<'_>) -> Result<Box<dyn BatchSampler>> {
 fn no_evaluator(_: &Section<'_>) -> Result<Box<dyn Evaluator>> {
     bail!("stand-in")
 }
-mvlpt_framework::register_plugin!(Method, "test_coop", "stand-in method", no_method);
-mvlpt_framework::register_plugin!(Method, "test_vpt", "stand-in method", no_method);
-mvlpt_framework::register_plugin!(Dataset, "test_pets", "stand-in dataset", no_dataset);
-mvlpt_framework::register_plugin!(Dataset, "test_dtd", "stand-in dataset", no_dataset);
-mvlpt_framework::register_plugin!(FewShot, "test_fewshot", "stand-in protocol", no_fewshot);
-mvlpt_framework::register_plugin!(Sampler, "test_sampler", "stand-in sampler", no_sampler);
-mvlpt_framework::register_plugin!(Evaluator, "test_eval", "stand-in evaluator", no_evaluator);
+mvlpt_framework::register_plugin!(Method, "test_coop", "stand-in method", no_method, NoOptions);
+mvlpt_framework::register_plugin!(Method, "test_vpt", "stand-in method", no_method, NoOptions);
+mvlpt_framework::register_plugin!(
+    Dataset,
+    "test_pets",
+    "stand-in dataset",
+    no_dataset,
+    NoOptions
+);
+mvlpt_framework::register_plugin!(
+    Dataset,
+    "test_dtd",
+    "stand-in dataset",
+    no_dataset,
+    NoOptions
+);
+mvlpt_framework::register_plugin!(
+    FewShot,
+    "test_fewshot",
+    "stand-in protocol",
+    no_fewshot,
+    NoOptions
+);
+mvlpt_framework::register_plugin!(
+    Sampler,
+    "test_sampler",
+    "stand-in sampler",
+    no_sampler,
+    NoOptions
+);
+mvlpt_framework::register_plugin!(
+    Evaluator,
+    "test_eval",
+    "stand-in evaluator",
+    no_evaluator,
+    NoOptions
+);
 
 fn tempdir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mvlpt-runs-{tag}-{}", std::process::id()));
@@ -652,6 +682,7 @@ fn duplicate_registration_is_an_error_naming_both_origins() {
         description: "a method",
         version: "0.1.0",
         factory: Factory::Method(no_method),
+        options: mvlpt_framework::plugin::options_of::<NoOptions>,
     };
     let mut registry = Registry::empty();
     registry.add(plugin, Origin::BuiltIn).unwrap();
@@ -775,7 +806,7 @@ fn the_report_gives_mean_and_sample_std_over_seeds_and_method_averages() {
                 &root,
                 &id,
                 result(method, dataset, 4, i as u64 + 1, *value),
-                None,
+                Some(""),
             );
         }
     }
@@ -906,7 +937,7 @@ fn a_multitask_run_counts_once_per_task() {
             {"name": "dtd", "metric": "accuracy", "samples": 10, "value": a},
             {"name": "pets", "metric": "accuracy", "samples": 10, "value": b}
         ]);
-        fake_run(&root, &format!("run{seed}"), value, None);
+        fake_run(&root, &format!("run{seed}"), value, Some(""));
     }
     let report = aggregate(&collect(&root, None).unwrap().records, "test").unwrap();
     let rows: Vec<(&str, &str, f64)> = report

@@ -156,7 +156,7 @@ fn method_step(args: &StepArgs, method_name: &str, threads: usize) -> Result<Met
         tokenizer: &tokenizer,
         device: &device,
     };
-    let registry = super::plugins::load_registry(Some(&config))?;
+    let registry = super::plugins::checked_registry(&config)?;
     let mut method = mvlpt_framework::engine::trainer::build_method(&config, &registry)?;
     let classes: Vec<String> = (0..args.classes).map(|i| format!("class {i}")).collect();
     let mut rng = mvlpt_framework::rng::seeded(args.seed);

@@ -2,7 +2,7 @@
 //! (built-in default, file, environment variable, `--set`).
 
 use anyhow::{Context, Result};
-use mvlpt_framework::config::LoadedConfig;
+use mvlpt_framework::config::{check_is_file, LoadedConfig};
 use mvlpt_framework::run::resolved_provenance;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,7 +25,8 @@ impl ExperimentArgs {
     }
 }
 
-/// `path` if it exists, else `experiments/<path>.toml`.
+/// `path` if it is a file, else `experiments/<path>.toml`. A path that exists but is no
+/// regular file (a directory, `/dev/null`, a FIFO) is an error saying what it is.
 pub fn find_experiment(path: &Path) -> Result<PathBuf> {
     if path.is_file() {
         return Ok(path.to_path_buf());
@@ -33,6 +34,9 @@ pub fn find_experiment(path: &Path) -> Result<PathBuf> {
     let named = Path::new("experiments").join(path).with_extension("toml");
     if path.extension().is_none() && named.is_file() {
         return Ok(named);
+    }
+    if std::fs::symlink_metadata(path).is_ok() {
+        check_is_file(path)?;
     }
     Err(std::io::Error::from(std::io::ErrorKind::NotFound)).with_context(|| {
         format!(
@@ -66,6 +70,7 @@ enum ConfigCommand {
 pub fn run(args: Args) -> Result<()> {
     let ConfigCommand::Show { experiment, json } = args.command;
     let loaded = experiment.load()?;
+    super::plugins::checked_registry(&loaded)?;
     let entries = resolved_entries(&loaded)?;
     if json {
         let object: serde_json::Map<String, serde_json::Value> = entries

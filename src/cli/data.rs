@@ -74,7 +74,7 @@ fn check(args: &CheckArgs) -> Result<()> {
             root.display()
         );
     }
-    let registry = super::plugins::load_registry(Some(&loaded))?;
+    let registry = super::plugins::checked_registry(&loaded)?;
     let mut problems = 0;
     for name in &names {
         println!("dataset {name}");
@@ -226,7 +226,15 @@ fn print_classes(classnames: &[String], per_class: &[[usize; 3]], full: bool) {
 fn open_problem(dataset: &dyn Dataset, sample: &Sample) -> Option<String> {
     match &sample.image {
         ImageSource::File(path) if !path.is_file() => {
-            return Some(format!("missing image file {}", path.display()))
+            let link = std::fs::read_link(path)
+                .map(|target| {
+                    format!(
+                        " (a symbolic link to {}, which does not exist)",
+                        target.display()
+                    )
+                })
+                .unwrap_or_default();
+            return Some(format!("missing image file {}{link}", path.display()));
         }
         ImageSource::Zip { archive, .. } if !archive.is_file() => {
             return Some(format!(

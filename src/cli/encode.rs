@@ -54,11 +54,16 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Non-empty lines of a text file (trailing newline ignored).
+/// The lines of a text file, one item each (trailing newline ignored); a file without any line
+/// is an error naming it.
 pub fn read_lines(path: &Path) -> Result<Vec<String>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(text.lines().map(str::to_string).collect())
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    if lines.is_empty() {
+        bail!("{} is empty: expected one text per line", path.display());
+    }
+    Ok(lines)
 }
 
 /// Image features `(n, embed_dim)` of `files` with CLIP's test transform.

@@ -13,7 +13,9 @@ use mvlpt_framework::engine::{BatchTargets, ForwardOptions, TaskMasking, TextFea
 use mvlpt_framework::method::import::read_prompt_tensors;
 use mvlpt_framework::method::{ModelEnv, PromptLearner, StepContext};
 use mvlpt_framework::model::tokenizer::ClipTokenizer;
-use mvlpt_framework::model::{load_model, parse_device, parse_dtype, Clip, LoadOptions};
+use mvlpt_framework::model::{
+    dtype_of, load_model, open_device, parse_device, parse_dtype, Clip, LoadOptions,
+};
 use mvlpt_framework::plugin::{Factory, PluginKind};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -76,7 +78,7 @@ fn load_config(method: &str, sets: &[String]) -> Result<LoadedConfig> {
 /// The method plugin named by the config, built from its options table.
 fn build_method(config: &LoadedConfig) -> Result<Box<dyn PromptLearner>> {
     let name = &config.config.method.name;
-    let registry = super::plugins::load_registry(Some(config))?;
+    let registry = super::plugins::checked_registry(config)?;
     let Factory::Method(factory) = registry.factory(PluginKind::Method, name)? else {
         bail!("plugin `{name}` is not a method");
     };
@@ -166,8 +168,14 @@ pub fn run(args: Args) -> Result<()> {
     let config = load_config(&args.method, &args.sets)?;
     let model_config = &config.config.model;
     let options = LoadOptions {
-        device: parse_device(args.device.as_deref().unwrap_or(&model_config.device))?,
-        dtype: parse_dtype(args.dtype.as_deref().unwrap_or(&model_config.dtype))?,
+        device: match &args.device {
+            Some(name) => parse_device(name)?,
+            None => open_device(model_config.device)?,
+        },
+        dtype: match &args.dtype {
+            Some(name) => parse_dtype(name)?,
+            None => dtype_of(model_config.dtype),
+        },
         cache_dir: model_config.cache_dir.clone(),
     };
     let source = args.model.as_deref().unwrap_or(&model_config.source);

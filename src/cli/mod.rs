@@ -82,6 +82,32 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// An error and its causes as one line, `outer: inner: ...`. Backtraces that candle errors
+/// carry when `RUST_BACKTRACE` is set are left out, and candle's context and path wrappers are
+/// joined like the other causes: a user error reads as one line. (Panics keep their
+/// backtraces: they do not come through here.)
+pub fn error_line(error: &anyhow::Error) -> String {
+    error
+        .chain()
+        .map(|cause| match cause.downcast_ref::<candle_core::Error>() {
+            Some(candle) => candle_line(candle),
+            None => cause.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+fn candle_line(error: &candle_core::Error) -> String {
+    use candle_core::Error;
+    match error {
+        Error::WithBacktrace { inner, .. } => candle_line(inner),
+        Error::Context { inner, context } => format!("{context}: {}", candle_line(inner)),
+        Error::WithPath { inner, path } => format!("{}: {}", path.display(), candle_line(inner)),
+        Error::WrappedContext { wrapped, context } => format!("{context}: {wrapped}"),
+        other => other.to_string(),
+    }
+}
+
 /// A table with columns padded to their widest cell, two spaces apart.
 fn aligned<const N: usize>(headers: &[&str; N], rows: &[[&str; N]]) -> String {
     let mut widths = headers.map(|h| h.chars().count());
@@ -130,5 +156,27 @@ impl ModelArgs {
             cache_dir: None,
         };
         load_model(&self.model, &options, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_line;
+    use candle_core::Error;
+
+    #[test]
+    fn errors_print_as_one_line_without_candles_backtrace() {
+        let with_backtrace = Error::WithBacktrace {
+            inner: Box::new(Error::Msg("cat expects at least one tensor".into())),
+            backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
+        };
+        let error =
+            anyhow::Error::from(with_backtrace.context("encoding texts")).context("mvlpt encode");
+        assert_eq!(
+            error_line(&error),
+            "mvlpt encode: encoding texts: cat expects at least one tensor"
+        );
+        let ours = anyhow::anyhow!("file.txt is empty").context("reading texts");
+        assert_eq!(error_line(&ours), "reading texts: file.txt is empty");
     }
 }

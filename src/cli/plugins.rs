@@ -1,8 +1,9 @@
 //! `mvlpt plugins list`: every plugin this binary knows, with its kind, origin and version.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use mvlpt_framework::config::LoadedConfig;
-use mvlpt_framework::plugin::Registry;
+use mvlpt_framework::plugin::{check_options, Registry};
+use mvlpt_framework::run::validate_plugins;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -44,6 +45,24 @@ pub fn load_registry_for<'a>(
         }
     }
     Registry::with_libraries(&paths)
+}
+
+/// [`load_registry`] with `config` checked against it: the plugins it names exist and every
+/// plugin option table holds valid options; all problems are reported together. (`mvlpt run`
+/// checks every run of the sweep instead, when it plans them.)
+pub fn checked_registry(config: &LoadedConfig) -> Result<Registry> {
+    let registry = load_registry(Some(config))?;
+    let problems: Vec<String> = [
+        validate_plugins(&config.config, &registry),
+        check_options(config, &registry),
+    ]
+    .into_iter()
+    .filter_map(|checked| checked.err().map(|e| format!("{e:#}")))
+    .collect();
+    if !problems.is_empty() {
+        bail!("{}", problems.join("\n"));
+    }
+    Ok(registry)
 }
 
 /// One row of the listing.

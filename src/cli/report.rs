@@ -55,6 +55,9 @@ pub fn run(args: Args) -> Result<()> {
     for dir in &collection.incomplete {
         tracing::warn!("incomplete run left out: {}", dir.display());
     }
+    for (dir, reason) in &collection.left_out {
+        tracing::warn!("run left out: {}: {reason}", dir.display());
+    }
     if collection.records.is_empty() {
         bail!("no complete runs below {}", root.display());
     }

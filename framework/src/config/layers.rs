@@ -67,6 +67,7 @@ impl ConfigLayers {
             figment = figment.merge(SetArg::parse(set)?);
         }
         let mut config: ExperimentConfig = figment.extract().map_err(ConfigError::from_figment)?;
+        super::check_section_keys(&config, &figment)?;
         if config.name.is_empty() {
             config.name = self
                 .file
@@ -93,6 +94,7 @@ impl ExperimentConfig {
 /// Files in merge order: the `extends` targets of `file` (recursively, relative to the file
 /// that names them), then `file` itself. Cycles are errors.
 fn extends_chain(file: &Path, visiting: &mut Vec<PathBuf>) -> Result<Vec<PathBuf>> {
+    check_is_file(file)?;
     let canonical = file
         .canonicalize()
         .with_context(|| format!("experiment file {} not found", file.display()))?;
@@ -135,6 +137,57 @@ fn extends_chain(file: &Path, visiting: &mut Vec<PathBuf>) -> Result<Vec<PathBuf
     visiting.pop();
     chain.push(file.to_path_buf());
     Ok(chain)
+}
+
+/// Fails unless `path` is a regular file (or a link to one), saying what it is instead: a
+/// missing path, a directory, a device such as `/dev/null`, a FIFO or a socket. Checked before
+/// opening it, so that a FIFO never blocks the read.
+pub fn check_is_file(path: &Path) -> Result<()> {
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            if std::fs::symlink_metadata(path).is_ok() {
+                bail!(
+                    "experiment file {} is a symbolic link to a missing file",
+                    path.display()
+                );
+            }
+            bail!("experiment file {} not found", path.display());
+        }
+        Err(error) => {
+            return Err(error)
+                .with_context(|| format!("reading experiment file {}", path.display()))
+        }
+    };
+    let file_type = metadata.file_type();
+    if file_type.is_file() {
+        return Ok(());
+    }
+    let what = if file_type.is_dir() {
+        "a directory"
+    } else {
+        special_file_kind(&file_type)
+    };
+    bail!("experiment {} is {what}, not a TOML file", path.display())
+}
+
+#[cfg(unix)]
+fn special_file_kind(file_type: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device file"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_file_kind(_: &std::fs::FileType) -> &'static str {
+    "a special file"
 }
 
 /// One `--set key=value` override as a figment provider that names itself in errors.

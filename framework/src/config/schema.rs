@@ -2,6 +2,9 @@
 //! tables named after the plugin under the section that selects it (`[method.coop]` next to
 //! `method.name = "coop"`); the plugin deserialises its own table (see [`super::Section`]).
 
+use super::choices::{ComputeDevice, OnBadImage, Precision, TaskMaskingChoice, TaskOrder};
+use super::ranges::{count_in, MAX_BATCH, MAX_COUNT, MAX_PREFETCH, MAX_THREADS};
+pub use super::train::TrainConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -73,11 +76,11 @@ pub struct ModelConfig {
     #[serde(default = "default_model")]
     pub source: String,
     /// `cpu`, `cuda` or `cuda:N`.
-    #[serde(default = "default_device")]
-    pub device: String,
+    #[serde(default)]
+    pub device: ComputeDevice,
     /// Compute precision of the frozen model: `f32` (reference), `bf16`, `f16`.
-    #[serde(default = "default_dtype")]
-    pub dtype: String,
+    #[serde(default)]
+    pub dtype: Precision,
     /// Hugging Face hub cache directory (default: the standard HF cache).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_dir: Option<PathBuf>,
@@ -86,19 +89,13 @@ pub struct ModelConfig {
 fn default_model() -> String {
     "builtin".into()
 }
-fn default_device() -> String {
-    "cpu".into()
-}
-fn default_dtype() -> String {
-    "f32".into()
-}
 
 impl Default for ModelConfig {
     fn default() -> Self {
         Self {
             source: default_model(),
-            device: default_device(),
-            dtype: default_dtype(),
+            device: ComputeDevice::default(),
+            dtype: Precision::default(),
             cache_dir: None,
         }
     }
@@ -115,13 +112,13 @@ pub struct DataConfig {
     pub tasks: Vec<String>,
     /// Order of the tasks in the joint label space: `given` (list order, the CoOp-datasets
     /// source stage) or `sorted` (alphabetical, ELEVATER's multitask manifest).
-    #[serde(default = "default_task_order")]
-    pub task_order: String,
+    #[serde(default)]
+    pub task_order: TaskOrder,
     /// Root directory of the datasets on disk (relative to the file that sets it).
     #[serde(default = "default_root")]
     pub root: PathBuf,
     /// Shots per class for training (0 = the whole training split).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "count_in::<0, MAX_COUNT, _>")]
     pub shots: usize,
     /// Few-shot protocol plugin (`elevater`, `dassl`, `all`).
     #[serde(default = "default_fewshot")]
@@ -130,10 +127,16 @@ pub struct DataConfig {
     #[serde(default = "default_sampler")]
     pub sampler: String,
     /// Train batch size.
-    #[serde(default = "default_batch")]
+    #[serde(
+        default = "default_batch",
+        deserialize_with = "count_in::<1, MAX_BATCH, _>"
+    )]
     pub batch_size: usize,
     /// Evaluation batch size.
-    #[serde(default = "default_eval_batch")]
+    #[serde(
+        default = "default_eval_batch",
+        deserialize_with = "count_in::<1, MAX_BATCH, _>"
+    )]
     pub eval_batch_size: usize,
     /// Train transform preset (`dataset` = the dataset's own protocol, or a preset name).
     #[serde(default = "default_transform")]
@@ -142,19 +145,22 @@ pub struct DataConfig {
     #[serde(default = "default_transform")]
     pub test_transform: String,
     /// `error` stops at an unreadable image; `skip` drops it and counts it in the run log.
-    #[serde(default = "default_bad_image")]
-    pub on_bad_image: String,
-    /// Image decoding threads (0 = all cores).
     #[serde(default)]
+    pub on_bad_image: OnBadImage,
+    /// Image decoding threads (0 = all cores).
+    #[serde(default, deserialize_with = "count_in::<0, MAX_THREADS, _>")]
     pub workers: usize,
     /// Batches decoded ahead of the training step.
-    #[serde(default = "default_prefetch")]
+    #[serde(
+        default = "default_prefetch",
+        deserialize_with = "count_in::<0, MAX_PREFETCH, _>"
+    )]
     pub prefetch: usize,
     /// Multitask logits outside a sample's task: `none` (one softmax over the joint space, the
     /// reference default), `zero` (the reference's per-task mask: multiplied by 0) or
     /// `neg_infinity` (the fix: excluded from the softmax).
-    #[serde(default = "default_masking")]
-    pub task_masking: String,
+    #[serde(default)]
+    pub task_masking: TaskMaskingChoice,
     /// Options of dataset, protocol and sampler plugins, in tables named after them.
     #[serde(flatten)]
     pub plugins: PluginTables,
@@ -162,9 +168,6 @@ pub struct DataConfig {
 
 fn default_dataset() -> String {
     "synthetic".into()
-}
-fn default_task_order() -> String {
-    "given".into()
 }
 fn default_root() -> PathBuf {
     PathBuf::from("data")
@@ -184,14 +187,8 @@ fn default_eval_batch() -> usize {
 fn default_transform() -> String {
     "dataset".into()
 }
-fn default_bad_image() -> String {
-    "error".into()
-}
 fn default_prefetch() -> usize {
     2
-}
-fn default_masking() -> String {
-    "none".into()
 }
 
 impl Default for DataConfig {
@@ -199,7 +196,7 @@ impl Default for DataConfig {
         Self {
             dataset: default_dataset(),
             tasks: Vec::new(),
-            task_order: default_task_order(),
+            task_order: TaskOrder::default(),
             root: default_root(),
             shots: 0,
             fewshot: default_fewshot(),
@@ -208,10 +205,10 @@ impl Default for DataConfig {
             eval_batch_size: default_eval_batch(),
             train_transform: default_transform(),
             test_transform: default_transform(),
-            on_bad_image: default_bad_image(),
+            on_bad_image: OnBadImage::default(),
             workers: 0,
             prefetch: default_prefetch(),
-            task_masking: default_masking(),
+            task_masking: TaskMaskingChoice::default(),
             plugins: PluginTables::new(),
         }
     }
@@ -241,143 +238,6 @@ impl Default for MethodConfig {
             name: default_method(),
             init_from: None,
             plugins: PluginTables::new(),
-        }
-    }
-}
-
-/// The optimisation recipe (reference: §4.1).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrainConfig {
-    /// Epochs (0 = evaluate only).
-    #[serde(default = "default_epochs")]
-    pub epochs: usize,
-    /// `sgd` or `adamw`.
-    #[serde(default = "default_optimizer")]
-    pub optimizer: String,
-    /// Base learning rate.
-    #[serde(default = "default_lr")]
-    pub lr: f64,
-    /// SGD momentum.
-    #[serde(default = "default_momentum")]
-    pub momentum: f64,
-    /// Weight decay (L2 for SGD, decoupled for AdamW).
-    #[serde(default = "default_weight_decay")]
-    pub weight_decay: f64,
-    /// SGD dampening.
-    #[serde(default)]
-    pub dampening: f64,
-    /// SGD Nesterov momentum.
-    #[serde(default)]
-    pub nesterov: bool,
-    /// AdamW betas.
-    #[serde(default = "default_betas")]
-    pub betas: [f64; 2],
-    /// AdamW epsilon.
-    #[serde(default = "default_adam_eps")]
-    pub adam_eps: f64,
-    /// `cosine`, `constant` or `step`.
-    #[serde(default = "default_schedule")]
-    pub schedule: String,
-    /// Warm-up epochs before the schedule (the reference uses 1).
-    #[serde(default = "default_warmup_epochs")]
-    pub warmup_epochs: usize,
-    /// `constant` (fixed `warmup_lr`) or `linear` (from `warmup_lr` to `lr`).
-    #[serde(default = "default_warmup_type")]
-    pub warmup_type: String,
-    /// Learning rate during warm-up.
-    #[serde(default = "default_warmup_lr")]
-    pub warmup_lr: f64,
-    /// Step schedule: epochs at which the rate is multiplied by `gamma`.
-    #[serde(default)]
-    pub milestones: Vec<usize>,
-    /// Step schedule factor.
-    #[serde(default = "default_gamma")]
-    pub gamma: f64,
-    /// Validate every N epochs (0 = never).
-    #[serde(default = "default_one")]
-    pub eval_every: usize,
-    /// `best_val` (test with the best validated prompts) or `last`.
-    #[serde(default = "default_select")]
-    pub select: String,
-    /// Write a resumable checkpoint every N epochs (the last epoch is always written).
-    #[serde(default = "default_one")]
-    pub checkpoint_every: usize,
-    /// Classes per text-tower chunk: learned context over more classes than this is encoded
-    /// chunk by chunk with an exact gradient and memory bounded by one chunk.
-    #[serde(default = "default_text_chunk")]
-    pub text_chunk: usize,
-}
-
-fn default_text_chunk() -> usize {
-    128
-}
-
-fn default_epochs() -> usize {
-    10
-}
-fn default_optimizer() -> String {
-    "sgd".into()
-}
-fn default_lr() -> f64 {
-    0.002
-}
-fn default_momentum() -> f64 {
-    0.9
-}
-fn default_weight_decay() -> f64 {
-    5e-4
-}
-fn default_betas() -> [f64; 2] {
-    [0.9, 0.999]
-}
-fn default_adam_eps() -> f64 {
-    1e-8
-}
-fn default_schedule() -> String {
-    "cosine".into()
-}
-fn default_warmup_epochs() -> usize {
-    1
-}
-fn default_warmup_type() -> String {
-    "constant".into()
-}
-fn default_warmup_lr() -> f64 {
-    1e-5
-}
-fn default_gamma() -> f64 {
-    0.1
-}
-fn default_one() -> usize {
-    1
-}
-fn default_select() -> String {
-    "best_val".into()
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        Self {
-            epochs: default_epochs(),
-            optimizer: default_optimizer(),
-            lr: default_lr(),
-            momentum: default_momentum(),
-            weight_decay: default_weight_decay(),
-            dampening: 0.0,
-            nesterov: false,
-            betas: default_betas(),
-            adam_eps: default_adam_eps(),
-            schedule: default_schedule(),
-            warmup_epochs: default_warmup_epochs(),
-            warmup_type: default_warmup_type(),
-            warmup_lr: default_warmup_lr(),
-            milestones: Vec::new(),
-            gamma: default_gamma(),
-            eval_every: 1,
-            select: default_select(),
-            checkpoint_every: 1,
-            text_chunk: default_text_chunk(),
         }
     }
 }

@@ -43,6 +43,16 @@ impl<'a> Section<'a> {
         Ok(self
             .figment
             .extract_inner(&self.path)
-            .map_err(ConfigError::from_figment)?)
+            .map_err(|error| ConfigError::from_errors(error.into_iter().map(|e| self.rooted(e))))?)
+    }
+
+    /// An error of this table with its key path from the config root: figment appends the
+    /// table's path after the key inside it (`n_ctx.method.coop`), this puts it in front.
+    fn rooted(&self, mut error: figment::Error) -> figment::Error {
+        let table: Vec<String> = self.path.split('.').map(str::to_string).collect();
+        if let Some(inner) = error.path.strip_suffix(table.as_slice()) {
+            error.path = table.iter().chain(inner).cloned().collect();
+        }
+        error
     }
 }

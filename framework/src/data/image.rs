@@ -12,6 +12,13 @@
 //! EXIF orientation: PIL, torchvision and Dassl's `read_image` ignore it; ELEVATER's loader
 //! (vision-datasets `PILImageLoader`) applies it. [`ExifOrientation`] selects either behaviour.
 //!
+//! Truncated JPEGs are refused as PIL refuses them (the decoder here would fill the missing
+//! part with grey).
+//!
+//! Size limits: an image of more than [`MAX_PIXELS`] pixels is refused from its header, before
+//! any pixel buffer is allocated, as PIL refuses it (`DecompressionBombError` above twice
+//! `Image.MAX_IMAGE_PIXELS`); decoders are also held to [`MAX_DECODE_BYTES`] of allocation.
+//!
 //! Known decoder differences (not bit-exact): lossy JPEG and WebP come from different decoders
 //! (zune-jpeg and image-webp here, libjpeg-turbo and libwebp in PIL), so pixels may differ by a few
 //! levels; CMYK JPEGs use a different CMYK to RGB formula than PIL. Lossless formats are exact.
@@ -19,7 +26,13 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use image::{DynamicImage, ImageDecoder, ImageReader};
+use image::{DynamicImage, ImageDecoder, ImageReader, Limits};
+
+/// Most pixels an image may have: PIL's decompression-bomb limit, `2 * Image.MAX_IMAGE_PIXELS`
+/// (`2 * 89_478_485`), above which PIL refuses to open an image.
+pub const MAX_PIXELS: u64 = 2 * 89_478_485;
+/// Most bytes a decoder may allocate (a 16-bit RGBA image of [`MAX_PIXELS`] pixels).
+pub const MAX_DECODE_BYTES: u64 = MAX_PIXELS * 8;
 
 /// An 8-bit RGB image stored row-major, interleaved (height × width × 3, "HWC").
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +157,30 @@ pub enum ImageError {
         /// The decoder's colour type.
         layout: String,
     },
+    /// The header declares more pixels than [`MAX_PIXELS`] (a decompression bomb, or a
+    /// corrupt header); refused before decoding.
+    #[error(
+        "image {name} declares {width}x{height} pixels, more than the {limit} PIL accepts; \
+         refusing to decode it"
+    )]
+    TooLarge {
+        /// The file or archive member.
+        name: String,
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+        /// [`MAX_PIXELS`].
+        limit: u64,
+    },
+    /// The file ends early (PIL: "image file is truncated"); see [`super::truncation`].
+    #[error("cannot decode image {name}: {reason}")]
+    Truncated {
+        /// The file or archive member.
+        name: String,
+        /// What is missing.
+        reason: String,
+    },
     /// [`RgbImage8::new`] was given a buffer of the wrong length.
     #[error("an RGB image of {width}x{height} needs {} bytes, got {len}", width * height * 3)]
     BufferSize {
@@ -159,9 +196,18 @@ pub enum ImageError {
 /// Reads and decodes an image file; see the module docs for the RGB conversion rules.
 pub fn decode_file(path: &Path, orientation: ExifOrientation) -> Result<RgbImage8, ImageError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| ImageError::Read {
-        name: name.clone(),
-        source,
+    let bytes = std::fs::read(path).map_err(|source| match std::fs::read_link(path) {
+        Ok(target) if !path.exists() => ImageError::Read {
+            name: format!(
+                "{name} (a symbolic link to {}, which does not exist)",
+                target.display()
+            ),
+            source,
+        },
+        _ => ImageError::Read {
+            name: name.clone(),
+            source,
+        },
     })?;
     decode_bytes(&bytes, &name, orientation)
 }
@@ -172,12 +218,15 @@ pub fn decode_bytes(
     name: &str,
     orientation: ExifOrientation,
 ) -> Result<RgbImage8, ImageError> {
-    let reader = ImageReader::new(Cursor::new(bytes))
+    let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|source| ImageError::Read {
             name: name.to_string(),
             source,
         })?;
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
     let Some(format) = reader.format() else {
         return Err(ImageError::UnknownFormat {
             name: name.to_string(),
@@ -189,6 +238,24 @@ pub fn decode_bytes(
         source,
     };
     let mut decoder = reader.into_decoder().map_err(decode_error)?;
+    let (width, height) = decoder.dimensions();
+    if u64::from(width) * u64::from(height) > MAX_PIXELS || decoder.total_bytes() > MAX_DECODE_BYTES
+    {
+        return Err(ImageError::TooLarge {
+            name: name.to_string(),
+            width,
+            height,
+            limit: MAX_PIXELS,
+        });
+    }
+    if format == image::ImageFormat::Jpeg {
+        if let Some(reason) = super::truncation::jpeg_truncation(bytes) {
+            return Err(ImageError::Truncated {
+                name: name.to_string(),
+                reason,
+            });
+        }
+    }
     let exif_orientation = match orientation {
         ExifOrientation::Ignore => None,
         ExifOrientation::Apply => Some(decoder.orientation().map_err(decode_error)?),

@@ -7,7 +7,8 @@
 
 use super::dataset::{Dataset, Sample};
 use super::transforms::{stack_batch, ImageTensor, Pipeline};
-use anyhow::{bail, Context, Result};
+use crate::config::OnBadImage;
+use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -23,13 +24,12 @@ pub enum BadImagePolicy {
     Skip,
 }
 
-impl BadImagePolicy {
-    /// Parses `data.on_bad_image` (`error` | `skip`).
-    pub fn parse(name: &str) -> Result<Self> {
-        match name {
-            "error" => Ok(Self::Error),
-            "skip" => Ok(Self::Skip),
-            other => bail!("data.on_bad_image = {other:?}: expected \"error\" or \"skip\""),
+impl From<OnBadImage> for BadImagePolicy {
+    /// The policy `data.on_bad_image` chooses.
+    fn from(choice: OnBadImage) -> Self {
+        match choice {
+            OnBadImage::Error => Self::Error,
+            OnBadImage::Skip => Self::Skip,
         }
     }
 }
@@ -91,8 +91,9 @@ pub fn sample_seed(seed: u64, epoch: usize, index: usize) -> u64 {
 pub struct LoadedBatch {
     /// Indices (into the [`SampleSet`]) of the images in `images`, in order.
     pub indices: Vec<usize>,
-    /// Normalised pixels `(batch, 3, H, W)` on the CPU.
-    pub images: Tensor,
+    /// Normalised pixels `(batch, 3, H, W)` on the CPU; `None` when every image of the batch
+    /// was skipped under [`BadImagePolicy::Skip`] (the batch is then only its `skipped` list).
+    pub images: Option<Tensor>,
     /// Samples dropped under [`BadImagePolicy::Skip`], with the reason.
     pub skipped: Vec<(usize, String)>,
 }
@@ -187,15 +188,14 @@ pub fn load_batch(
             }
         }
     }
-    if tensors.is_empty() {
-        bail!(
-            "every image of a batch was unreadable ({} skipped)",
-            skipped.len()
-        );
-    }
+    let images = if tensors.is_empty() {
+        None
+    } else {
+        Some(stack_batch(&tensors, &Device::Cpu)?)
+    };
     Ok(LoadedBatch {
         indices,
-        images: stack_batch(&tensors, &Device::Cpu)?,
+        images,
         skipped,
     })
 }
@@ -255,10 +255,11 @@ mod tests {
         };
         assert!(error.contains("bad.jpg"), "{error}");
 
-        let mut skipping = BatchStream::start(set, vec![vec![0, 1]], options(BadImagePolicy::Skip));
+        let mut skipping =
+            BatchStream::start(set.clone(), vec![vec![0, 1]], options(BadImagePolicy::Skip));
         let batch = skipping.next().unwrap().unwrap();
         assert_eq!(batch.indices, vec![0]);
-        assert_eq!(batch.images.dims()[0], 1);
+        assert_eq!(batch.images.as_ref().unwrap().dims()[0], 1);
         assert_eq!(batch.skipped.len(), 1);
         assert_eq!(batch.skipped[0].0, 1);
         assert!(
@@ -266,6 +267,14 @@ mod tests {
             "{}",
             batch.skipped[0].1
         );
+
+        // A batch of nothing but unreadable images is skipped whole, and counted.
+        let mut alone =
+            BatchStream::start(set, vec![vec![0], vec![1]], options(BadImagePolicy::Skip));
+        assert!(alone.next().unwrap().unwrap().images.is_some());
+        let last = alone.next().unwrap().unwrap();
+        assert!(last.images.is_none() && last.indices.is_empty());
+        assert_eq!(last.skipped.len(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -10,6 +10,7 @@ mod protocol;
 pub mod pyrandom;
 mod sampler;
 pub mod transforms;
+mod truncation;
 
 pub use archive::{load_image_source, split_archive_path, ArchiveError, ZipArchives};
 pub use dataset::{Dataset, DatasetContext, DatasetInfo, ImageSource, Sample, Split};

@@ -2,10 +2,10 @@
 //! evaluator and the optimiser.
 
 use super::optim::{AdamWConfig, Optimizer, OptimizerKind, SgdConfig};
-use crate::config::LoadedConfig;
+use crate::config::{LoadedConfig, OptimizerChoice};
 use crate::eval::Evaluator;
 use crate::method::PromptLearner;
-use crate::model::{load_model, parse_device, parse_dtype, Clip, LoadOptions};
+use crate::model::{dtype_of, load_model, open_device, Clip, LoadOptions};
 use crate::plugin::{Factory, PluginKind, Registry};
 use anyhow::{bail, Context, Result};
 
@@ -32,8 +32,8 @@ pub fn build_method(loaded: &LoadedConfig, registry: &Registry) -> Result<Box<dy
 pub fn build_model(loaded: &LoadedConfig) -> Result<Clip> {
     let m = &loaded.config.model;
     let options = LoadOptions {
-        device: parse_device(&m.device)?,
-        dtype: parse_dtype(&m.dtype)?,
+        device: open_device(m.device)?,
+        dtype: dtype_of(m.dtype),
         cache_dir: m
             .cache_dir
             .as_ref()
@@ -48,19 +48,18 @@ pub(super) fn optimizer(
     params: Vec<(String, candle_core::Var)>,
 ) -> Result<Optimizer> {
     let t = &loaded.config.train;
-    let kind = match t.optimizer.as_str() {
-        "sgd" => OptimizerKind::Sgd(SgdConfig {
+    let kind = match t.optimizer {
+        OptimizerChoice::Sgd => OptimizerKind::Sgd(SgdConfig {
             momentum: t.momentum,
             dampening: t.dampening,
             weight_decay: t.weight_decay,
             nesterov: t.nesterov,
         }),
-        "adamw" => OptimizerKind::AdamW(AdamWConfig {
+        OptimizerChoice::Adamw => OptimizerKind::AdamW(AdamWConfig {
             betas: t.betas,
             eps: t.adam_eps,
             weight_decay: t.weight_decay,
         }),
-        other => bail!("train.optimizer = {other:?}: expected \"sgd\" or \"adamw\""),
     };
     Optimizer::new(kind, params)
 }

@@ -148,10 +148,8 @@ pub fn train_step(
 ) -> Result<StepResult> {
     let image_features = image_features(env, prompts, images)?;
     let scale = env.clip.logit_scale_exp()?;
-    let head = |text_features: &Tensor| -> Result<Head> {
-        let logits =
-            (l2_normalize(&image_features)?.matmul(&l2_normalize(text_features)?.t()?)? * scale)?;
-        let logits = mask_logits(&logits, task_ranges, options.masking)?;
+    // The classification loss of `logits` plus the method's own terms.
+    let with_terms = |logits: Tensor, text_features: &Tensor| -> Result<Head> {
         let mut loss = cross_entropy(&logits, targets)?;
         let terms = method.loss_terms(&HeadOutputs {
             text_features,
@@ -166,6 +164,14 @@ pub fn train_step(
             logits,
             terms,
         })
+    };
+    let head = |text_features: &Tensor| -> Result<Head> {
+        let logits =
+            (l2_normalize(&image_features)?.matmul(&l2_normalize(text_features)?.t()?)? * scale)?;
+        with_terms(
+            mask_logits(&logits, task_ranges, options.masking)?,
+            text_features,
+        )
     };
     let finish = |Head {
                       loss,
@@ -245,6 +251,7 @@ pub fn train_step(
             let batch = image_features.dim(0)?;
             let ctx = context(&normalized)?;
             let mut rows = Vec::with_capacity(batch);
+            let mut texts = Vec::with_capacity(batch);
             for b in 0..batch {
                 let embeddings = template.embeddings(Some(&ctx.get(b)?), 0..template.classes())?;
                 let text = env.clip.text.forward(
@@ -259,18 +266,13 @@ pub fn train_step(
                         .matmul(&l2_normalize(&text)?.t()?)?
                         * scale)?,
                 );
+                texts.push(text);
             }
             let logits = mask_logits(&Tensor::cat(&rows, 0)?, task_ranges, options.masking)?;
-            let loss = cross_entropy(&logits, targets)?;
-            let grads = loss.backward()?;
-            finish(
-                Head {
-                    loss,
-                    logits,
-                    terms: Vec::new(),
-                },
-                grads,
-            )
+            // Each image's own class text features, `(batch, classes, embed_dim)`.
+            let head = with_terms(logits, &Tensor::stack(&texts, 0)?)?;
+            let grads = head.loss.backward()?;
+            finish(head, grads)
         }
     }
 }

@@ -46,7 +46,10 @@ fn split_features(
         if !batch.skipped.is_empty() {
             bail!("cannot cache features with skipped images; set data.on_bad_image = \"error\" to see them");
         }
-        let pixels = batch.images.to_device(clip.text.token_embedding.device())?;
+        let Some(images) = batch.images else {
+            continue; // an empty batch (nothing was skipped, so nothing was in it)
+        };
+        let pixels = images.to_device(clip.text.token_embedding.device())?;
         parts.push(clip.encode_image(&pixels)?.detach());
     }
     Ok(Tensor::cat(&parts, 0)?)
@@ -123,8 +126,9 @@ impl Run<'_> {
         Ok(Some(features))
     }
 
-    /// Evaluates the current prompts on `split`.
-    pub fn evaluate(&mut self, split: Split, rng: &mut Rng) -> Result<EvalReport> {
+    /// Evaluates the current prompts on `split`; also returns how many unreadable images were
+    /// skipped (under `data.on_bad_image = "skip"`): those are not scored.
+    pub fn evaluate(&mut self, split: Split, rng: &mut Rng) -> Result<(EvalReport, usize)> {
         let set = self.set(split).clone();
         if set.is_empty() {
             bail!("the {} split is empty", split.as_str());
@@ -155,6 +159,7 @@ impl Run<'_> {
         let mut task_ids = Vec::with_capacity(set.len());
         let batch = self.loaded.config.data.eval_batch_size.max(1);
         let order: Vec<usize> = (0..set.len()).collect();
+        let mut skipped = 0usize;
         let mut consume = |indices: &[usize], logits: Tensor| -> Result<()> {
             let logits: Vec<f32> = logits
                 .to_dtype(DType::F32)?
@@ -207,18 +212,29 @@ impl Run<'_> {
                     for (_, reason) in &loaded.skipped {
                         tracing::warn!("skipped an unreadable evaluation image: {reason}");
                     }
-                    let pixels = loaded.images.to_device(&self.device)?;
+                    skipped += loaded.skipped.len();
+                    let Some(images) = &loaded.images else {
+                        continue; // every image of the batch was skipped
+                    };
+                    let pixels = images.to_device(&self.device)?;
                     let logits = eval_logits(&env, &prompts, ImageInput::Pixels(&pixels), &text)?;
                     consume(&loaded.indices, logits)?;
                 }
             }
         }
-        self.evaluator.evaluate(&EvalInput {
+        let report = self.evaluator.evaluate(&EvalInput {
             tasks: &self.data.space.tasks,
             task_ids: &task_ids,
             scores: &scores,
             targets: &targets,
             key: &self.key,
-        })
+        })?;
+        if skipped > 0 {
+            tracing::warn!(
+                "{skipped} unreadable {} images skipped, not scored",
+                split.as_str()
+            );
+        }
+        Ok((report, skipped))
     }
 }

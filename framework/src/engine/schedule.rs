@@ -1,8 +1,8 @@
 //! Learning-rate schedules stepped once per epoch, reproducing Dassl's schedulers (§4.1):
 //! a cosine / constant / step successor wrapped by a constant or linear warm-up.
 
-use crate::config::TrainConfig;
-use anyhow::{bail, Result};
+use crate::config::{ScheduleChoice, TrainConfig, WarmupChoice};
+use anyhow::Result;
 
 /// The successor schedule after warm-up.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,30 +58,24 @@ impl LrSchedule {
     /// Builds the schedule of `train` (`schedule`: `cosine` | `constant` | `step`;
     /// `warmup_type`: `constant` | `linear`; `warmup_epochs = 0` for none).
     pub fn from_config(train: &TrainConfig) -> Result<Self> {
-        let decay = match train.schedule.as_str() {
-            "cosine" => Decay::Cosine,
-            "constant" => Decay::Constant,
-            "step" => Decay::Step {
+        let decay = match train.schedule {
+            ScheduleChoice::Cosine => Decay::Cosine,
+            ScheduleChoice::Constant => Decay::Constant,
+            ScheduleChoice::Step => Decay::Step {
                 milestones: train.milestones.clone(),
                 gamma: train.gamma,
             },
-            other => {
-                bail!("train.schedule = {other:?}: expected \"cosine\", \"constant\" or \"step\"")
-            }
         };
-        let warmup = match (train.warmup_epochs, train.warmup_type.as_str()) {
+        let warmup = match (train.warmup_epochs, train.warmup_type) {
             (0, _) => Warmup::None,
-            (epochs, "constant") => Warmup::Constant {
+            (epochs, WarmupChoice::Constant) => Warmup::Constant {
                 epochs,
                 lr: train.warmup_lr,
             },
-            (epochs, "linear") => Warmup::Linear {
+            (epochs, WarmupChoice::Linear) => Warmup::Linear {
                 epochs,
                 min_lr: train.warmup_lr,
             },
-            (_, other) => {
-                bail!("train.warmup_type = {other:?}: expected \"constant\" or \"linear\"")
-            }
         };
         Ok(Self {
             base_lr: train.lr,

@@ -12,8 +12,8 @@ use super::forward::{train_step, ForwardOptions, ImageInput, TextFeatureCache};
 use super::loss::{BatchTargets, TaskMasking};
 use super::run_state::Run;
 use super::schedule::LrSchedule;
-use crate::config::LoadedConfig;
-use crate::data::loader::{BadImagePolicy, BatchStream, LoaderOptions, SampleSet};
+use crate::config::{LoadedConfig, SelectChoice, TaskMaskingChoice};
+use crate::data::loader::{BatchStream, LoaderOptions, SampleSet};
 use crate::data::{SampleMeta, Split};
 use crate::eval::metrics::EvalKey;
 use crate::eval::EvalReport;
@@ -110,13 +110,6 @@ pub fn train(
 ) -> Result<TrainOutcome> {
     let config = &loaded.config;
     let started = Instant::now();
-    // Checked before anything is loaded.
-    if !["best_val", "last"].contains(&config.train.select.as_str()) {
-        bail!(
-            "train.select = {:?}: expected \"best_val\" or \"last\"",
-            config.train.select
-        );
-    }
     let clip = build_model(loaded)?;
     let device = clip.text.token_embedding.device().clone();
     let datasets = RunDatasets::open(loaded, registry, clip.config.vision.image_size)?;
@@ -191,18 +184,15 @@ pub fn train(
         data.test.len()
     );
     let epochs = if trains { config.train.epochs } else { 0 };
-    let masking = match config.data.task_masking.as_str() {
-        "none" => TaskMasking::None,
-        "zero" => TaskMasking::Zero,
-        "neg_infinity" => TaskMasking::NegInfinity,
-        other => {
-            bail!("data.task_masking = {other:?}: expected \"none\", \"zero\" or \"neg_infinity\"")
-        }
+    let masking = match config.data.task_masking {
+        TaskMaskingChoice::None => TaskMasking::None,
+        TaskMaskingChoice::Zero => TaskMasking::Zero,
+        TaskMaskingChoice::NegInfinity => TaskMasking::NegInfinity,
     };
     let loader = LoaderOptions {
         pipelines: data.train_pipelines.clone(),
         prefetch: config.data.prefetch,
-        on_bad_image: BadImagePolicy::parse(&config.data.on_bad_image)?,
+        on_bad_image: config.data.on_bad_image.into(),
         seed: config.seed,
         epoch: 0,
     };
@@ -282,10 +272,10 @@ pub fn train(
         .iter()
         .map(|t| (t.start, t.end))
         .collect();
-    let select_best = config.train.select == "best_val"
+    let select_best = config.train.select == SelectChoice::BestVal
         && !run.data.val.is_empty()
         && config.train.eval_every > 0;
-    if config.train.select == "best_val" && !select_best && trains {
+    if config.train.select == SelectChoice::BestVal && !select_best && trains {
         tracing::warn!(
             "no validation (empty val split or eval_every = 0): testing the last prompts"
         );
@@ -399,7 +389,10 @@ pub fn train(
                         tracing::warn!("skipped an unreadable training image: {reason}");
                     }
                     skipped_images += loaded_batch.skipped.len();
-                    let pixels = loaded_batch.images.to_device(&run.device)?;
+                    let Some(images) = &loaded_batch.images else {
+                        continue; // every image of the batch was skipped: no step
+                    };
+                    let pixels = images.to_device(&run.device)?;
                     process(
                         &mut run,
                         &loaded_batch.indices,
@@ -428,8 +421,11 @@ pub fn train(
         let evaluate_now = select_best
             && ((epoch + 1) % config.train.eval_every == 0 || epoch + 1 == config.train.epochs);
         if evaluate_now {
-            let report = run.evaluate(Split::Val, &mut rng::seeded(0))?;
+            let (report, skipped) = run.evaluate(Split::Val, &mut rng::seeded(0))?;
             record["val"] = serde_json::json!(report.overall);
+            if skipped > 0 {
+                record["val_skipped_images"] = serde_json::json!(skipped);
+            }
             if report.tasks.len() > 1 {
                 record["val_tasks"] = serde_json::to_value(&report.tasks)?;
             }
@@ -456,6 +452,7 @@ pub fn train(
                 best,
                 rng: step_rng.clone(),
                 tensors: format!("epoch-{}.safetensors", epoch + 1),
+                sha256: None,
             };
             let current: Vec<(String, Tensor)> = params
                 .iter()
@@ -466,8 +463,11 @@ pub fn train(
     }
     // Untrained prompts are validated once, for the value a trained run would report.
     if !trains && select_best {
-        let report = run.evaluate(Split::Val, &mut rng::seeded(0))?;
+        let (report, skipped) = run.evaluate(Split::Val, &mut rng::seeded(0))?;
         let mut record = serde_json::json!({ "val": report.overall });
+        if skipped > 0 {
+            record["val_skipped_images"] = serde_json::json!(skipped);
+        }
         if report.tasks.len() > 1 {
             record["val_tasks"] = serde_json::to_value(&report.tasks)?;
         }
@@ -495,8 +495,11 @@ pub fn train(
         &final_prompts,
         metadata,
     )?;
-    let test = run.evaluate(Split::Test, &mut rng::seeded(0))?;
+    let (test, skipped) = run.evaluate(Split::Test, &mut rng::seeded(0))?;
     let mut record = serde_json::json!({ "test": test.overall, "wall_seconds": started.elapsed().as_secs_f64() });
+    if skipped > 0 {
+        record["test_skipped_images"] = serde_json::json!(skipped);
+    }
     if test.tasks.len() > 1 {
         record["test_tasks"] = serde_json::to_value(&test.tasks)?;
     }

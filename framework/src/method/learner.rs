@@ -117,7 +117,8 @@ pub struct StepPrompts {
 pub struct HeadOutputs<'a> {
     /// Text features of every class, `(classes, embed_dim)`, not normalised. When the engine
     /// chunks the text tower this is a leaf whose gradient is propagated chunk by chunk, so
-    /// loss terms written on it stay exact.
+    /// loss terms written on it stay exact. For image-conditioned context
+    /// ([`TextPrompts::Conditional`]) each image has its own: `(batch, classes, embed_dim)`.
     pub text_features: &'a Tensor,
     /// Image features of the batch, `(batch, embed_dim)`, not normalised.
     pub image_features: &'a Tensor,

@@ -3,6 +3,7 @@
 
 pub mod clip;
 pub mod config;
+mod finite;
 pub mod hub;
 pub mod layers;
 pub mod source;
@@ -14,7 +15,7 @@ pub mod weights;
 pub use clip::{l2_normalize, Clip};
 pub use config::{Activation, ClipConfig, TextConfig, VisionConfig};
 pub use layers::DeepPrompts;
-pub use source::{load_model, parse_device, parse_dtype};
+pub use source::{dtype_of, load_model, open_device, parse_device, parse_dtype};
 pub use text::TextEncoder;
 pub use vision::{ImageEncoder, VisualPromptPlacement, VisualPrompts};
 pub use weights::{load_clip, LoadOptions};

@@ -2,37 +2,38 @@
 
 use super::weights::{load_clip, LoadOptions};
 use super::{Clip, ClipConfig};
-use anyhow::{bail, Context, Result};
+use crate::config::{parse_choice, ComputeDevice, Precision};
+use anyhow::{bail, Result};
 use candle_core::{DType, Device};
 use std::path::PathBuf;
 
 /// Parses `cpu`, `cuda` or `cuda:N`.
 pub fn parse_device(name: &str) -> Result<Device> {
-    match name {
-        "cpu" => Ok(Device::Cpu),
-        cuda if cuda == "cuda" || cuda.starts_with("cuda:") => {
-            let ordinal = match cuda.strip_prefix("cuda:") {
-                Some(n) => n
-                    .parse::<usize>()
-                    .with_context(|| format!("device {name:?}: bad CUDA ordinal"))?,
-                None => 0,
-            };
-            if !candle_core::utils::cuda_is_available() {
-                bail!("device {name:?} requested but this binary was built without CUDA (build with --features cuda, see docs/cuda.md)");
-            }
-            Ok(Device::new_cuda(ordinal)?)
-        }
-        other => bail!("unknown device {other:?}: expected cpu, cuda or cuda:N"),
+    open_device(name.parse().map_err(anyhow::Error::msg)?)
+}
+
+/// The candle device of a config's `model.device`.
+pub fn open_device(device: ComputeDevice) -> Result<Device> {
+    let Some(ordinal) = device.cuda_ordinal() else {
+        return Ok(Device::Cpu);
+    };
+    if !candle_core::utils::cuda_is_available() {
+        bail!("device {:?} requested but this binary was built without CUDA (build with --features cuda, see docs/cuda.md)", device.to_string());
     }
+    Ok(Device::new_cuda(ordinal)?)
 }
 
 /// Parses `f32`, `bf16` or `f16`.
 pub fn parse_dtype(name: &str) -> Result<DType> {
-    match name {
-        "f32" => Ok(DType::F32),
-        "bf16" => Ok(DType::BF16),
-        "f16" => Ok(DType::F16),
-        other => bail!("unknown dtype {other:?}: expected f32, bf16 or f16"),
+    Ok(dtype_of(parse_choice::<Precision>("dtype", name)?))
+}
+
+/// The candle dtype of a config's `model.dtype`.
+pub fn dtype_of(precision: Precision) -> DType {
+    match precision {
+        Precision::F32 => DType::F32,
+        Precision::Bf16 => DType::BF16,
+        Precision::F16 => DType::F16,
     }
 }
 

@@ -206,6 +206,7 @@ pub fn load_file(path: &Path, config_json: Option<&Path>, options: &LoadOptions)
         .map(|json| serde_json::from_str::<ClipConfig>(json))
         .transpose()
         .with_context(|| format!("{origin}: invalid `{CONFIG_METADATA_KEY}` metadata"))?;
+    super::finite::check_finite_weights(&bytes, &origin)?;
     let raw = candle_core::safetensors::load_buffer(&bytes, &options.device)
         .with_context(|| format!("{origin}: reading tensors"))?;
     // Strip wrappers some training code adds (DataParallel's `module.`).

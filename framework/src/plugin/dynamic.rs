@@ -154,26 +154,46 @@ macro_rules! export_plugins {
     };
 }
 
+/// What a library file holds, read without loading it.
+enum Scanned {
+    /// A plugin header (not yet compared with the host's).
+    Plugin(Box<PluginHeader>),
+    /// No plugin: why (not a shared library mvlpt can read, or no header symbol).
+    NotAPlugin(String),
+}
+
 /// Reads the plugin header out of a library file without loading it.
 pub fn read_header(path: &Path) -> Result<PluginHeader> {
+    match scan(path)? {
+        Scanned::Plugin(header) => Ok(*header),
+        Scanned::NotAPlugin(why) => bail!("{why}"),
+    }
+}
+
+/// Looks for the plugin header in a library file. Errors are for files that claim to be
+/// plugins (they export the header symbol) but whose header cannot be read.
+fn scan(path: &Path) -> Result<Scanned> {
     let bytes = std::fs::read(path)
         .with_context(|| format!("reading plugin library {}", path.display()))?;
-    let file = object::File::parse(&*bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "{} is not a shared library mvlpt can read ({e})",
-            path.display()
-        )
-    })?;
-    let symbol = file
+    let file = match object::File::parse(&*bytes) {
+        Ok(file) => file,
+        Err(e) => {
+            return Ok(Scanned::NotAPlugin(format!(
+                "{} is not a shared library mvlpt can read ({e})",
+                path.display()
+            )))
+        }
+    };
+    let Some(symbol) = file
         .dynamic_symbols()
         .chain(file.symbols())
         .find(|s| s.name() == Ok(HEADER_SYMBOL))
-        .with_context(|| {
-            format!(
-                "{} is not an mvlpt plugin: it exports no `{HEADER_SYMBOL}`",
-                path.display()
-            )
-        })?;
+    else {
+        return Ok(Scanned::NotAPlugin(format!(
+            "{} is not an mvlpt plugin: it exports no `{HEADER_SYMBOL}`",
+            path.display()
+        )));
+    };
     let section = symbol
         .section_index()
         .and_then(|i| file.section_by_index(i).ok())
@@ -191,7 +211,7 @@ pub fn read_header(path: &Path) -> Result<PluginHeader> {
             path.display()
         );
     }
-    Ok(header)
+    Ok(Scanned::Plugin(Box::new(header)))
 }
 
 /// Checks a library's header against the host's framework build.
@@ -215,8 +235,10 @@ fn is_library(path: &Path) -> bool {
         .is_some_and(|e| e == "so" || e == "dylib" || e == "dll")
 }
 
-/// Library files named by `paths` (files, or directories whose shared libraries are taken in
-/// name order).
+/// Library files named by `paths`: files as given (loading refuses one that is not a plugin,
+/// saying why), and the plugin libraries of directories in name order. A directory's shared
+/// libraries without a plugin header are skipped with a debug message: cargo's output folder,
+/// for instance, holds the framework's own `libmvlpt_dylib.so` next to the plugins.
 pub fn library_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
@@ -224,10 +246,15 @@ pub fn library_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             let mut found: Vec<PathBuf> = std::fs::read_dir(path)
                 .with_context(|| format!("reading plugin directory {}", path.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| is_library(p))
+                .filter(|p| is_library(p) && p.is_file())
                 .collect();
             found.sort();
-            files.extend(found);
+            for file in found {
+                match scan(&file)? {
+                    Scanned::Plugin(_) => files.push(file),
+                    Scanned::NotAPlugin(why) => tracing::debug!("skipped {why}"),
+                }
+            }
         } else if path.is_file() {
             files.push(path.clone());
         } else {
@@ -265,7 +292,7 @@ impl Registry {
                 let hint = if e.to_string().contains("undefined symbol") {
                     ": it was compiled against a different build of the framework's dependencies \
                      (cargo resolves features per invocation); build the host and its plugins in one \
-                     invocation, e.g. `cargo build --workspace --release`"
+                     invocation, e.g. `cargo build --release -p mvlpt -p <plugin crate>`"
                 } else {
                     ""
                 };

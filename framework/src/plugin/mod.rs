@@ -4,11 +4,15 @@
 //! `plugins/`) register at compile time with [`inventory`] through the `register_*!` macros;
 //! dynamically loaded libraries register through their exported entry point (see
 //! [`dynamic`]). The [`Registry`] holds both, refuses duplicate names, and answers an unknown
-//! name with the list of what exists and the closest match.
+//! name with the list of what exists and the closest match. Every plugin declares the type of
+//! its options table, so the tables of a config are checked before anything runs (see
+//! [`check_options`]).
 
 pub mod dynamic;
+mod options;
 mod registry;
 
+pub use options::{check_options, options_of, NoOptions, OptionsCheck};
 pub use registry::{Entry, Origin, Registry};
 
 use crate::config::Section;
@@ -120,6 +124,10 @@ pub struct Plugin {
     pub version: &'static str,
     /// The factory.
     pub factory: Factory,
+    /// Checks the plugin's options table without building anything: [`options_of::<T>`] for
+    /// the serde struct `T` the factory reads (with `deny_unknown_fields`), or
+    /// `options_of::<NoOptions>` for a plugin without options.
+    pub options: OptionsCheck,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -133,17 +141,19 @@ impl std::fmt::Debug for Plugin {
 
 inventory::collect!(Plugin);
 
-/// Registers a built-in plugin at compile time:
-/// `register_plugin!(Method, "coop", "CoOp: learned text context", build_coop);`
+/// Registers a built-in plugin at compile time, with the type of its options table:
+/// `register_plugin!(Method, "coop", "CoOp: learned text context", build_coop, CoopOptions);`
+/// (`NoOptions` for a plugin that reads none).
 #[macro_export]
 macro_rules! register_plugin {
-    ($kind:ident, $name:expr, $description:expr, $factory:path) => {
+    ($kind:ident, $name:expr, $description:expr, $factory:path, $options:ty) => {
         $crate::inventory::submit! {
             $crate::plugin::Plugin {
                 name: $name,
                 description: $description,
                 version: env!("CARGO_PKG_VERSION"),
                 factory: $crate::plugin::Factory::$kind($factory),
+                options: $crate::plugin::options_of::<$options>,
             }
         }
     };

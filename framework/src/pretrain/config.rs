@@ -5,6 +5,7 @@
 //! `data.batch_size`, `[data.<plugin>]` option tables, `train.lr`, `train.betas`, ...); what
 //! only pretraining needs is added next to them (`model` is an architecture, `train.steps`).
 
+use crate::config::ranges::{betas, count_in, non_negative, MAX_BATCH};
 use crate::config::{ConfigError, PluginTables};
 use crate::model::ClipConfig;
 use anyhow::{bail, Context, Result};
@@ -57,7 +58,10 @@ pub struct PretrainData {
     #[serde(default = "default_dataset")]
     pub dataset: String,
     /// Image–caption pairs per step (the contrastive batch).
-    #[serde(default = "default_batch")]
+    #[serde(
+        default = "default_batch",
+        deserialize_with = "count_in::<0, MAX_BATCH, _>"
+    )]
     pub batch_size: usize,
     /// Root directory of datasets on disk, relative to the recipe file.
     #[serde(default = "default_root")]
@@ -103,16 +107,16 @@ pub struct PretrainTrain {
     pub warmup_steps: usize,
     /// Decoupled weight decay of the matrices (embeddings, gains, biases and the logit scale
     /// are not decayed).
-    #[serde(default = "default_weight_decay")]
+    #[serde(default = "default_weight_decay", deserialize_with = "non_negative")]
     pub weight_decay: f64,
     /// AdamW betas.
-    #[serde(default = "default_betas")]
+    #[serde(default = "default_betas", deserialize_with = "betas")]
     pub betas: [f64; 2],
     /// AdamW epsilon.
-    #[serde(default = "default_eps")]
+    #[serde(default = "default_eps", deserialize_with = "non_negative")]
     pub adam_eps: f64,
     /// Upper bound of `exp(logit_scale)` (CLIP clamps at 100).
-    #[serde(default = "default_max_scale")]
+    #[serde(default = "default_max_scale", deserialize_with = "non_negative")]
     pub max_logit_scale: f64,
     /// Write a resumable checkpoint every N steps (and after the last).
     #[serde(default = "default_checkpoint_every")]
@@ -174,7 +178,10 @@ pub struct PretrainEval {
     #[serde(default)]
     pub tasks: Vec<String>,
     /// Images per forward pass.
-    #[serde(default = "default_eval_batch")]
+    #[serde(
+        default = "default_eval_batch",
+        deserialize_with = "count_in::<0, MAX_BATCH, _>"
+    )]
     pub batch_size: usize,
     /// Also evaluate every N steps during training on the first `samples_during_training`
     /// test images of each task (0 = only at the end).

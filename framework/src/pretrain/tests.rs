@@ -205,6 +205,7 @@ fn registry() -> Registry {
                 description: "test colours",
                 version: "0",
                 factory: Factory::Dataset(build_swatches),
+                options: crate::plugin::options_of::<crate::plugin::NoOptions>,
             },
             Origin::BuiltIn,
         )

@@ -51,8 +51,8 @@ impl EnvironmentRecord {
             git_dirty: git(&["status", "--porcelain", "--untracked-files=no"])
                 .map(|status| !status.is_empty()),
             features: enabled_features(),
-            device: config.model.device.clone(),
-            dtype: config.model.dtype.clone(),
+            device: config.model.device.to_string(),
+            dtype: config.model.dtype.to_string(),
             threads: rayon::current_num_threads(),
             seed: config.seed,
             platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),

@@ -103,6 +103,9 @@ pub fn plan_runs_with(
             if let Err(error) = validate_plugins(&config.config, registry) {
                 problems.push(format!("{error:#}"));
             }
+            if let Err(error) = crate::plugin::check_options(&config, registry) {
+                problems.push(format!("{error:#}"));
+            }
             Ok((dir, resolved, problems))
         });
         let (dir, resolved, mut problems) = match planned {

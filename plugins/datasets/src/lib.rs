@@ -39,7 +39,7 @@ macro_rules! coop_dataset {
         fn $factory(ctx: &DatasetContext<'_>) -> Result<Box<dyn Dataset>> {
             coop::build($name, ctx)
         }
-        register_plugin!(Dataset, $name, $description, $factory);
+        register_plugin!(Dataset, $name, $description, $factory, coop::CoopOptions);
     };
 }
 
@@ -129,7 +129,8 @@ macro_rules! elevater_dataset {
             Dataset,
             $name,
             concat!("ELEVATER ", $name, " in the ELEVATER toolkit layout"),
-            $factory
+            $factory,
+            elevater::ElevaterOptions
         );
     };
 }
@@ -162,7 +163,8 @@ register_plugin!(
     Dataset,
     "image_folder",
     "Custom data: one folder per class, optionally inside train/val/test folders",
-    build_image_folder
+    build_image_folder,
+    folder::ImageFolderOptions
 );
 
 fn build_manifest(ctx: &DatasetContext<'_>) -> Result<Box<dyn Dataset>> {
@@ -172,5 +174,6 @@ register_plugin!(
     Dataset,
     "manifest",
     "Custom data: a CSV, TSV or JSONL file of image paths, labels, splits and captions",
-    build_manifest
+    build_manifest,
+    manifest::ManifestOptions
 );

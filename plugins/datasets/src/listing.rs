@@ -30,13 +30,22 @@ pub fn subdirs_sorted(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
         .collect())
 }
 
-/// Sorted non-hidden files of `dir` (not recursive).
+/// Sorted non-hidden files of `dir` (not recursive). A symbolic link whose target is missing
+/// counts as a file, as in the reference's listings (`os.listdir`, `os.walk`): reading it then
+/// fails naming it, instead of the sample vanishing without a word.
 pub fn files_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(entries_sorted(dir)?
         .into_iter()
-        .filter(|(_, path)| path.is_file())
+        .filter(|(_, path)| path.is_file() || is_dangling_link(path))
         .map(|(_, path)| path)
         .collect())
+}
+
+/// Whether `path` is a symbolic link to nothing.
+fn is_dangling_link(path: &Path) -> bool {
+    path.symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
+        && !path.exists()
 }
 
 /// Files below `dir` whose extension is one of `extensions` (lower case, no dot), in

@@ -30,7 +30,8 @@ mvlpt_framework::register_plugin!(
     Evaluator,
     "classification",
     "ELEVATER-style: each task's own metric on its columns, fractions; overall = mean over tasks or eval.key",
-    build
+    build,
+    ClassificationOptions
 );
 
 impl Evaluator for ClassificationEvaluator {

@@ -35,7 +35,8 @@ mvlpt_framework::register_plugin!(
     Evaluator,
     "dassl",
     "Dassl Classification: accuracy, error rate, macro-F1 in percent per task; overall = mean accuracy or eval.key",
-    build
+    build,
+    DasslOptions
 );
 
 /// One task's scores cut to its columns and its targets in its local label space.

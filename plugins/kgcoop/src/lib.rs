@@ -17,13 +17,14 @@ use mvlpt_dylib as _;
 
 use anyhow::Result;
 use candle_core::{Tensor, Var};
+use mvlpt_framework::config::ranges::prompt_tokens;
 use mvlpt_framework::config::Section;
 use mvlpt_framework::method::{
     ClassTokenPosition, ContextTemplate, Footprint, HeadOutputs, ModelEnv, PromptLearner,
     StepContext, StepPrompts, TextMode, TextPrompts,
 };
 use mvlpt_framework::model::{l2_normalize, DeepPrompts};
-use mvlpt_framework::plugin::{Factory, Plugin};
+use mvlpt_framework::plugin::{options_of, Factory, Plugin};
 use mvlpt_framework::rng::{self, Rng};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use std::sync::Arc;
 #[serde(deny_unknown_fields, default)]
 pub struct KgCoopOptions {
     /// Context tokens (ignored when `ctx_init` is set: its word count is used).
+    #[serde(deserialize_with = "prompt_tokens")]
     pub n_ctx: usize,
     /// Initialisation phrase for the context (KgCoOp uses "a photo of a"); empty = random.
     pub ctx_init: String,
@@ -183,4 +185,5 @@ mvlpt_framework::export_plugins![Plugin {
     description: "KgCoOp: CoOp + λ·‖w − w_clip‖² keeping learned class text features near a hand-written prompt's (dynamic plugin)",
     version: env!("CARGO_PKG_VERSION"),
     factory: Factory::Method(build),
+    options: options_of::<KgCoopOptions>,
 }];

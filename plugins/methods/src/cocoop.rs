@@ -6,6 +6,7 @@ use crate::common::TrainableLinear;
 use crate::coop::{CoopOptions, TextContext};
 use anyhow::{bail, Result};
 use candle_core::{Tensor, Var};
+use mvlpt_framework::config::ranges::prompt_tokens;
 use mvlpt_framework::config::Section;
 use mvlpt_framework::method::{
     ClassTokenPosition, ContextFn, Footprint, ModelEnv, PromptLearner, StepContext, StepPrompts,
@@ -19,7 +20,8 @@ mvlpt_framework::register_plugin!(
     Method,
     "cocoop",
     "CoCoOp: learned context conditioned on each image by a meta-network (MVLPT's COCOOP branch)",
-    build
+    build,
+    CocoopOptions
 );
 
 /// Options of `[method.cocoop]` (the reference's `TRAINER.MVLPT.COCOOP.*`).
@@ -27,6 +29,7 @@ mvlpt_framework::register_plugin!(
 #[serde(deny_unknown_fields, default)]
 pub struct CocoopOptions {
     /// Context tokens (`N_CTX`; overridden by the word count of `ctx_init`).
+    #[serde(deserialize_with = "prompt_tokens")]
     pub n_ctx: usize,
     /// Initialisation phrase (`CTX_INIT`); empty = Normal(0, 0.02).
     pub ctx_init: String,

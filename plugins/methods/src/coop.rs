@@ -4,6 +4,7 @@
 use crate::common::{check_classes, normal_var};
 use anyhow::{bail, Context, Result};
 use candle_core::{Tensor, Var};
+use mvlpt_framework::config::ranges::prompt_tokens;
 use mvlpt_framework::config::Section;
 use mvlpt_framework::method::{
     ClassTokenPosition, ContextTemplate, Footprint, ModelEnv, PromptLearner, StepContext,
@@ -18,7 +19,8 @@ mvlpt_framework::register_plugin!(
     Method,
     "coop",
     "CoOp: learned text context around the class name (MVLPT's COOP branch)",
-    build
+    build,
+    CoopOptions
 );
 
 /// Options of `[method.coop]` (the reference's `TRAINER.MVLPT.COOP.*` and `CUT_CONTEXTLEN`).
@@ -26,6 +28,7 @@ mvlpt_framework::register_plugin!(
 #[serde(deny_unknown_fields, default)]
 pub struct CoopOptions {
     /// Context tokens (`N_CTX`; overridden by the word count of `ctx_init`).
+    #[serde(deserialize_with = "prompt_tokens")]
     pub n_ctx: usize,
     /// Initialisation phrase (`CTX_INIT`); empty = Normal(0, 0.02) with "X" placeholders.
     pub ctx_init: String,

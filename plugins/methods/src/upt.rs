@@ -13,6 +13,7 @@ use crate::coop::{CoopOptions, TextContext};
 use crate::vpt::{Placement, VisualPromptSet, VptOptions};
 use anyhow::{bail, Result};
 use candle_core::{DType, Device, Tensor, Var};
+use mvlpt_framework::config::ranges::prompt_tokens;
 use mvlpt_framework::config::Section;
 use mvlpt_framework::method::{
     ClassTokenPosition, Footprint, ModelEnv, PromptLearner, StepContext, StepPrompts, TextMode,
@@ -27,7 +28,8 @@ mvlpt_framework::register_plugin!(
     Method,
     "upt",
     "UPT: CoOp context and VPT prompts coupled by a shared projector (MVLPT's UPT branch)",
-    build
+    build,
+    UptOptions
 );
 
 /// How the text and visual prompts are coupled (`TRAINER.MVLPT.PROJECT_METHOD`).
@@ -55,6 +57,7 @@ pub enum AttentionMode {
 #[serde(deny_unknown_fields, default)]
 pub struct UptOptions {
     /// Text context tokens (`COOP.N_CTX`).
+    #[serde(deserialize_with = "prompt_tokens")]
     pub n_ctx: usize,
     /// Text context initialisation phrase (`COOP.CTX_INIT`).
     pub ctx_init: String,
@@ -65,6 +68,7 @@ pub struct UptOptions {
     /// Cut the prompt length to the longest prompt (`CUT_CONTEXTLEN`).
     pub cut_context: bool,
     /// Visual prompt tokens per layer (`VPT.N_CTX`).
+    #[serde(deserialize_with = "prompt_tokens")]
     pub vpt_n_ctx: usize,
     /// Deep visual prompts (`VPT.DEEP`).
     pub deep: bool,

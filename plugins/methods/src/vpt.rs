@@ -8,6 +8,7 @@ use crate::common::{
 };
 use anyhow::{bail, Context, Result};
 use candle_core::{Tensor, Var};
+use mvlpt_framework::config::ranges::prompt_tokens;
 use mvlpt_framework::config::Section;
 use mvlpt_framework::method::{
     Footprint, ModelEnv, PromptLearner, StepContext, StepPrompts, TextMode, TextPrompts,
@@ -21,7 +22,8 @@ mvlpt_framework::register_plugin!(
     Method,
     "vpt",
     "VPT: learned visual prompt tokens, shallow or deep, fixed text prompts (MVLPT's VPT branch)",
-    build
+    build,
+    VptOptions
 );
 
 /// Where the visual prompt tokens go.
@@ -48,6 +50,7 @@ impl Placement {
 #[serde(deny_unknown_fields, default)]
 pub struct VptOptions {
     /// Prompt tokens per layer (`N_CTX`).
+    #[serde(deserialize_with = "prompt_tokens")]
     pub n_ctx: usize,
     /// Replace the prompts before every block after the first (`DEEP`).
     pub deep: bool,

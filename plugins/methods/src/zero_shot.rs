@@ -17,7 +17,8 @@ mvlpt_framework::register_plugin!(
     Method,
     "zero_shot",
     "Zero-shot CLIP: hand-written prompt templates, one or an ensemble; nothing trained",
-    build
+    build,
+    ZeroShotOptions
 );
 
 /// Which templates to use.

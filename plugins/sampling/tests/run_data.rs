@@ -123,6 +123,7 @@ macro_rules! task_plugins {
                         description: "fixture task",
                         version: "0",
                         factory: Factory::Dataset($factory),
+                        options: mvlpt_framework::plugin::options_of::<mvlpt_framework::plugin::NoOptions>,
                     },
                     Origin::BuiltIn,
                 )

@@ -265,7 +265,8 @@ register_plugin!(
     Dataset,
     "synthetic",
     "procedural shapes and digits with captions; `task` picks one of ten tasks, `pretraining` the caption stream",
-    build_synthetic
+    build_synthetic,
+    SyntheticOptions
 );
 
 /// Registers `synthetic_<task>` for one task.
@@ -274,7 +275,7 @@ macro_rules! task_plugin {
         fn $fn_name(context: &DatasetContext<'_>) -> Result<Box<dyn Dataset>> {
             build(context, Some($task))
         }
-        register_plugin!(Dataset, $name, $description, $fn_name);
+        register_plugin!(Dataset, $name, $description, $fn_name, SyntheticOptions);
     };
 }
 

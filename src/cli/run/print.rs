@@ -122,6 +122,9 @@ pub fn write_stage_report(root: &Path, heading: Option<&str>) -> Result<()> {
         return Ok(());
     }
     let collection = collect(root, None)?;
+    for (dir, reason) in &collection.left_out {
+        tracing::warn!("run left out of the report: {}: {reason}", dir.display());
+    }
     if collection.records.is_empty() {
         return Ok(());
     }

@@ -183,7 +183,7 @@ fn joint(
         }
     }
     let mut notes = Vec::new();
-    if config.data.task_order != "sorted" {
+    if config.data.task_order != crate::config::TaskOrder::Sorted {
         notes.push(format!(
             "data.fewshot = \"{}\" samples the tasks merged in the given order; the \
              reference merges them sorted by name (data.task_order = \"sorted\")",

@@ -51,10 +51,8 @@ pub fn task_names(config: &ExperimentConfig) -> Result<Vec<String>> {
         return Ok(vec![config.data.dataset.clone()]);
     }
     let mut names = config.data.tasks.clone();
-    match config.data.task_order.as_str() {
-        "given" => {}
-        "sorted" => names.sort(),
-        other => bail!("data.task_order = {other:?}: expected \"given\" or \"sorted\""),
+    if config.data.task_order == crate::config::TaskOrder::Sorted {
+        names.sort();
     }
     let mut seen = std::collections::HashSet::new();
     if let Some(dup) = names.iter().find(|n| !seen.insert(n.as_str())) {

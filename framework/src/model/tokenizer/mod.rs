@@ -55,6 +55,10 @@ pub const EOT_TOKEN: u32 = 49407;
 pub const PAD_TOKEN: u32 = 0;
 /// The context length of every released CLIP text tower.
 pub const DEFAULT_CONTEXT_LENGTH: usize = 77;
+/// The longest context [`ClipTokenizer::tokenize`] pads to: far above any CLIP text tower
+/// (77 positions), small enough that a mistyped length is an error rather than an allocation
+/// of gigabytes per line.
+pub const MAX_CONTEXT_LENGTH: usize = 1 << 16;
 
 /// CLIP's BPE merges file (OpenAI, MIT license; see framework/assets/README.md).
 static EMBEDDED_BPE: &[u8] = include_bytes!("../../../assets/bpe_simple_vocab_16e6.txt.gz");
@@ -83,6 +87,18 @@ pub enum TokenizeError {
     /// A context length of 0 cannot hold even the end-of-text token.
     #[error("the context length must be at least 1")]
     ZeroContextLength,
+    /// A context length above [`MAX_CONTEXT_LENGTH`].
+    #[error("the context length {0} is above the limit of {MAX_CONTEXT_LENGTH} tokens")]
+    ContextTooLong(usize),
+}
+
+/// Checks a context length before any text is read: 1 to [`MAX_CONTEXT_LENGTH`].
+pub fn check_context_length(context_length: usize) -> Result<(), TokenizeError> {
+    match context_length {
+        0 => Err(TokenizeError::ZeroContextLength),
+        n if n > MAX_CONTEXT_LENGTH => Err(TokenizeError::ContextTooLong(n)),
+        _ => Ok(()),
+    }
 }
 
 /// A [`TokenizeError`] for one text of a batch, naming its index.
@@ -201,16 +217,15 @@ impl ClipTokenizer {
 
     /// `[SOT, ids.., EOT]` padded with [`PAD_TOKEN`] to `context_length`, like OpenAI's
     /// `clip.tokenize`. A text that does not fit is an error, unless `truncate` is set: then
-    /// the first `context_length` tokens are kept and the last one becomes EOT.
+    /// the first `context_length` tokens are kept and the last one becomes EOT. The context
+    /// length must be 1 to [`MAX_CONTEXT_LENGTH`].
     pub fn tokenize(
         &self,
         text: &str,
         context_length: usize,
         truncate: bool,
     ) -> Result<Vec<u32>, TokenizeError> {
-        if context_length == 0 {
-            return Err(TokenizeError::ZeroContextLength);
-        }
+        check_context_length(context_length)?;
         let mut tokens = Vec::with_capacity(context_length.max(2));
         tokens.push(self.sot_token());
         tokens.extend(self.encode(text));

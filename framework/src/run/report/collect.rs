@@ -80,6 +80,24 @@ pub struct Collection {
     pub records: Vec<ResultRecord>,
     /// Run directories without `COMPLETE` (not reported).
     pub incomplete: Vec<PathBuf>,
+    /// Complete runs left out, with the reason: no `config.toml` (its settings, hence its
+    /// group, are unknown) or a result that is no metric value (results are fractions in
+    /// [0, 1]).
+    pub left_out: Vec<(PathBuf, String)>,
+}
+
+/// Why the records of a complete run cannot be reported, if they cannot: a value outside
+/// [0, 1] (every metric the evaluators compute is a fraction).
+fn unreportable(records: &[ResultRecord]) -> Option<String> {
+    records
+        .iter()
+        .find(|r| !(0.0..=1.0).contains(&r.value))
+        .map(|r| {
+            format!(
+                "its result for {} is {}, not a metric value (a fraction from 0 to 1)",
+                r.dataset, r.value
+            )
+        })
 }
 
 /// Reads `result.json` of every complete run below `root`. `metric` picks an entry of the
@@ -99,8 +117,18 @@ pub fn collect(root: &Path, metric: Option<&str>) -> Result<Collection> {
             collection.incomplete.push(dir);
             continue;
         }
+        if !dir.join(CONFIG_FILE).is_file() {
+            let reason =
+                format!("it is complete but has no {CONFIG_FILE}, so its settings are unknown");
+            collection.left_out.push((dir, reason));
+            continue;
+        }
         let run_settings = read_settings(&dir)?;
         let records = read_run(&dir, metric, &run_settings.label)?;
+        if let Some(reason) = unreportable(&records) {
+            collection.left_out.push((dir, reason));
+            continue;
+        }
         for record in records {
             settings.push(run_settings.values.clone());
             collection.records.push(record);

@@ -24,7 +24,8 @@ mvlpt_framework::register_plugin!(
     FewShot,
     "all",
     "No subsampling: the dataset's train and val splits as they are",
-    build
+    build,
+    AllOptions
 );
 
 impl FewShotProtocol for AllProtocol {

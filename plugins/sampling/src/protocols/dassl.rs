@@ -139,7 +139,8 @@ mvlpt_framework::register_plugin!(
     FewShot,
     "dassl",
     "CoOp/Dassl protocol: per-class random.sample of k train and min(k, 4) val shots from one seeded stream",
-    build
+    build,
+    DasslOptions
 );
 
 impl FewShotProtocol for DasslProtocol {

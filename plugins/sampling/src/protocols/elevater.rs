@@ -64,7 +64,8 @@ mvlpt_framework::register_plugin!(
     FewShot,
     "elevater",
     "MVLPT single-task ELEVATER protocol: vision-datasets few-shot subset, balanced 80/20 split (1-shot: val = train)",
-    build
+    build,
+    ElevaterOptions
 );
 
 impl FewShotProtocol for ElevaterProtocol {

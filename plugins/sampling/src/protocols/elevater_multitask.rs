@@ -79,7 +79,8 @@ mvlpt_framework::register_plugin!(
     FewShot,
     "elevater_multitask",
     "MVLPT multitask ELEVATER protocol: joint few-shot subset over global class ids, then train_val_split(0.8)",
-    build
+    build,
+    ElevaterMultitaskOptions
 );
 
 impl FewShotProtocol for ElevaterMultitaskProtocol {

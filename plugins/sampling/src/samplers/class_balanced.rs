@@ -59,7 +59,8 @@ mvlpt_framework::register_plugin!(
     Sampler,
     "class_balanced",
     "N classes x K samples per batch (Dassl RandomClassSampler); option instances = K",
-    build
+    build,
+    ClassBalancedOptions
 );
 
 /// Sample positions grouped by class, classes in order of first appearance.

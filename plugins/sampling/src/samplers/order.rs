@@ -56,7 +56,8 @@ mvlpt_framework::register_plugin!(
     Sampler,
     "random",
     "A shuffled permutation of all samples per epoch (Dassl RandomSampler); drop_last, fixed_seed",
-    build_random
+    build_random,
+    ShuffleOptions
 );
 
 fn build_task_proportional(section: &Section<'_>) -> Result<Box<dyn BatchSampler>> {
@@ -67,7 +68,8 @@ mvlpt_framework::register_plugin!(
     Sampler,
     "task_proportional",
     "Multitask: a shuffled permutation of all tasks' samples, tasks in proportion to their size (the reference)",
-    build_task_proportional
+    build_task_proportional,
+    ShuffleOptions
 );
 
 /// Options of `sequential` (`[data.sequential]`).
@@ -116,5 +118,6 @@ mvlpt_framework::register_plugin!(
     Sampler,
     "sequential",
     "The samples in order every epoch (the ELEVATER multitask loader: set drop_last = \"never\")",
-    build_sequential
+    build_sequential,
+    SequentialOptions
 );

@@ -99,7 +99,8 @@ mvlpt_framework::register_plugin!(
     Sampler,
     "task_uniform",
     "Multitask: every batch slot draws its task uniformly, then that task's next shuffled sample",
-    build_uniform
+    build_uniform,
+    TaskUniformOptions
 );
 
 fn build_temperature(section: &Section<'_>) -> Result<Box<dyn BatchSampler>> {
@@ -114,7 +115,8 @@ mvlpt_framework::register_plugin!(
     Sampler,
     "task_temperature",
     "Multitask: every batch slot draws task t with probability proportional to n_t^(1/T); option temperature",
-    build_temperature
+    build_temperature,
+    TaskTemperatureOptions
 );
 
 /// One task's endless stream of its samples, reshuffled on every pass.
