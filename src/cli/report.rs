@@ -6,7 +6,7 @@ use super::config::find_experiment;
 use anyhow::{bail, Result};
 use mvlpt_framework::run::chart::write_line_chart;
 use mvlpt_framework::run::pipeline::{PipelineSource, SourceStageKind};
-use mvlpt_framework::run::report::{aggregate, collect, TableLayout};
+use mvlpt_framework::run::report::{aggregate, collect_all, TableLayout};
 use std::path::{Path, PathBuf};
 
 /// Arguments of `mvlpt report`.
@@ -17,10 +17,11 @@ pub struct Args {
     /// Config overrides when `target` is an experiment (they can move `output.runs_dir`).
     #[arg(long = "set", short = 's', value_name = "KEY=VALUE")]
     sets: Vec<String>,
-    /// When `target` is a pipeline file: the experiment stage to report (default: the last
-    /// one). The report is written into that stage's directory.
+    /// When `target` is a pipeline file: the experiment stage(s) to report in one table
+    /// (repeatable; default: the file's `[report] stages`, else its last experiment stage).
+    /// One stage's report is written into its directory, several stages' into the pipeline's.
     #[arg(long)]
-    stage: Option<String>,
+    stage: Vec<String>,
     /// Aggregate this entry of each result's `metrics` instead of the overall test value.
     #[arg(long)]
     metric: Option<String>,
@@ -36,22 +37,18 @@ pub struct Args {
 
 /// Runs `mvlpt report`.
 pub fn run(args: Args) -> Result<()> {
-    let root = if args.target.is_dir() {
-        if args.stage.is_some() {
+    let (roots, out, default_layout) = if args.target.is_dir() {
+        if !args.stage.is_empty() {
             bail!(
                 "--stage needs a pipeline file, not the directory {}",
                 args.target.display()
             );
         }
-        args.target.clone()
+        (vec![args.target.clone()], args.target.clone(), None)
     } else {
-        report_dir(
-            &find_experiment(&args.target)?,
-            &args.sets,
-            args.stage.as_deref(),
-        )?
+        report_dirs(&find_experiment(&args.target)?, &args.sets, &args.stage)?
     };
-    let collection = collect(&root, args.metric.as_deref())?;
+    let collection = collect_all(&roots, args.metric.as_deref())?;
     for dir in &collection.incomplete {
         tracing::warn!("incomplete run left out: {}", dir.display());
     }
@@ -59,16 +56,17 @@ pub fn run(args: Args) -> Result<()> {
         tracing::warn!("run left out: {}: {reason}", dir.display());
     }
     if collection.records.is_empty() {
-        bail!("no complete runs below {}", root.display());
+        let dirs: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+        bail!("no complete runs below {}", dirs.join(", "));
     }
     let metric = args.metric.as_deref().unwrap_or("test");
     let report = aggregate(&collection.records, metric)?;
     print!("{}", report.to_text());
-    let out = args.out.unwrap_or(root);
+    let out = args.out.unwrap_or(out);
     for path in report.write(&out)? {
         tracing::info!("wrote {}", path.display());
     }
-    if let Some(layout) = &args.layout {
+    if let Some(layout) = args.layout.as_ref().or(default_layout.as_ref()) {
         let layout = TableLayout::load(layout)?;
         let table = report.layout_markdown(&layout)?;
         println!("\n{table}");
@@ -84,31 +82,52 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// The runs directory to report for an experiment file (`<runs_dir>/<name>/`) or a pipeline
-/// file (`<runs_dir>/<pipeline>/<stage>/` of `stage`, default the last experiment stage).
-fn report_dir(file: &Path, sets: &[String], stage: Option<&str>) -> Result<PathBuf> {
+/// What to report for an experiment file (`<runs_dir>/<name>/`) or a pipeline file: the
+/// directories of `stages` (default: the file's `[report] stages`, else its last experiment
+/// stage), where to write the report (the stage's directory, or the pipeline's for several
+/// stages) and the pipeline's default layout.
+fn report_dirs(
+    file: &Path,
+    sets: &[String],
+    stages: &[String],
+) -> Result<(Vec<PathBuf>, PathBuf, Option<PathBuf>)> {
     let source = PipelineSource::load(file, sets)?;
     if !source.is_pipeline {
-        if stage.is_some() {
+        if !stages.is_empty() {
             bail!(
                 "--stage needs a pipeline file; {} is an experiment",
                 file.display()
             );
         }
-        return source.stage_dir(&source.name);
+        let dir = source.stage_dir(&source.name)?;
+        return Ok((vec![dir.clone()], dir, None));
     }
-    let name = match stage {
-        Some(name) => {
-            if let SourceStageKind::Average { .. } = source.stage(name)?.kind {
-                bail!("stage `{name}` averages prompts; it has no results to report");
-            }
-            name.to_string()
-        }
-        None => source
+    let names: Vec<String> = if !stages.is_empty() {
+        stages.to_vec()
+    } else if !source.report.stages.is_empty() {
+        source.report.stages.clone()
+    } else {
+        source
             .experiment_configs()
             .last()
-            .map(|(name, _)| name.to_string())
-            .unwrap_or_default(),
+            .map(|(name, _)| vec![name.to_string()])
+            .unwrap_or_default()
     };
-    source.stage_dir(&name)
+    let mut dirs = Vec::new();
+    for name in &names {
+        if let SourceStageKind::Average { .. } = source.stage(name)?.kind {
+            bail!("stage `{name}` averages prompts; it has no results to report");
+        }
+        dirs.push(source.stage_dir(name)?);
+    }
+    let out = match dirs.as_slice() {
+        [one] => one.clone(),
+        _ => source.root(),
+    };
+    let layout = if stages.is_empty() {
+        source.report.layout.clone()
+    } else {
+        None
+    };
+    Ok((dirs, out, layout))
 }

@@ -30,7 +30,9 @@ pub(crate) use error::source_of;
 pub use error::ConfigError;
 pub use executor::{ExecutorConfig, ExecutorKind, SlurmConfig};
 pub use layers::{check_is_file, ConfigLayers, LoadedConfig, Provenance};
-pub use pipeline::{check_plain_name, PipelineConfig, StageAction, StageConfig};
+pub use pipeline::{
+    check_plain_name, PipelineConfig, PipelineReportConfig, StageAction, StageConfig,
+};
 pub use schema::*;
 pub use section::Section;
 pub use section_keys::{check_section_keys, plugin_sections, DATA_KEYS, EVAL_KEYS, METHOD_KEYS};

@@ -40,6 +40,22 @@ pub struct PipelineConfig {
     /// [`super::ExecutorConfig`] on load.
     #[serde(default)]
     pub executor: Option<toml::Table>,
+    /// What `mvlpt report <pipeline file>` shows when no `--stage` is given.
+    #[serde(default)]
+    pub report: PipelineReportConfig,
+}
+
+/// The `[report]` table of a pipeline file: which stages `mvlpt report` puts in one table, and
+/// the layout it uses.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineReportConfig {
+    /// Experiment stages reported together (default: the last experiment stage).
+    #[serde(default)]
+    pub stages: Vec<String>,
+    /// A table layout (`mvlpt report --layout`), relative to the pipeline file.
+    #[serde(default)]
+    pub layout: Option<PathBuf>,
 }
 
 /// One `[[stages]]` entry as written.
@@ -151,6 +167,13 @@ impl PipelineConfig {
                     bail!("{what}: set `experiment = \"file.toml\"` or `average = \"<stage>\"`")
                 }
             }
+        }
+        for name in &self.report.stages {
+            ensure!(
+                experiments.contains(&name.as_str()),
+                "report.stages lists `{name}`, which is not an experiment stage ({})",
+                experiments.join(", ")
+            );
         }
         Ok(())
     }

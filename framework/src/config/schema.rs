@@ -220,8 +220,14 @@ pub struct MethodConfig {
     /// Prompt-learner plugin (`coop`, `vpt`, `upt`, `cocoop`, `zero_shot`, ...).
     #[serde(default = "default_method")]
     pub name: String,
-    /// Initialise the prompts from a checkpoint file or a run directory (source-prompt transfer).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Initialise the prompts from a checkpoint file or a run directory (source-prompt transfer),
+    /// or `"@<stage>"`, a pipeline's averaged source prompts. An empty string means no
+    /// initialisation (so that a sweep can mix runs with and without one).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "empty_as_none"
+    )]
     pub init_from: Option<String>,
     /// Options of method plugins, in tables named after them (`[method.coop]`).
     #[serde(flatten)]
@@ -317,6 +323,13 @@ pub struct SweepConfig {
     /// Seeds: every grid point runs once per seed (sets `seed`).
     #[serde(default)]
     pub seeds: Vec<u64>,
+}
+
+/// Reads an optional string, an empty string as absent.
+fn empty_as_none<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.filter(|s| !s.is_empty()))
 }
 
 /// Accepts `key = "a"` as well as `key = ["a", "b"]`.

@@ -27,7 +27,7 @@ pub use plan_file::PLAN_FILE;
 
 use super::layer::{with_fallback, with_values};
 use super::planning::{check_plans, plan_runs_with, PlannedRun};
-use crate::config::{LoadedConfig, PipelineConfig, StageAction};
+use crate::config::{LoadedConfig, PipelineConfig, PipelineReportConfig, StageAction};
 use crate::plugin::Registry;
 use anyhow::{bail, Context, Result};
 use figment::value::Value;
@@ -44,6 +44,8 @@ pub struct PipelineSource {
     pub is_pipeline: bool,
     /// The stages in order.
     pub stages: Vec<SourceStage>,
+    /// The stages `mvlpt report` shows by default and their table layout (file's `[report]`).
+    pub report: PipelineReportConfig,
 }
 
 /// One stage before planning.
@@ -79,6 +81,7 @@ impl PipelineSource {
                 name: loaded.config.name.clone(),
                 file: file.to_path_buf(),
                 is_pipeline: false,
+                report: PipelineReportConfig::default(),
                 stages: vec![SourceStage {
                     name: loaded.config.name.clone(),
                     kind: SourceStageKind::Experiment(Box::new(loaded)),
@@ -87,6 +90,10 @@ impl PipelineSource {
         }
         let pipeline = PipelineConfig::load(file)?;
         let dir = file.parent().unwrap_or(Path::new(""));
+        let report = PipelineReportConfig {
+            stages: pipeline.report.stages.clone(),
+            layout: pipeline.report.layout.as_ref().map(|l| dir.join(l)),
+        };
         let mut stages = Vec::new();
         for (name, action) in pipeline.actions(dir) {
             let kind = match action {
@@ -114,6 +121,7 @@ impl PipelineSource {
             file: file.to_path_buf(),
             is_pipeline: true,
             stages,
+            report,
         })
     }
 

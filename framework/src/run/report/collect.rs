@@ -104,12 +104,21 @@ fn unreportable(records: &[ResultRecord]) -> Option<String> {
 /// result's `metrics` instead of the overall `test` value (and then multitask runs are not
 /// split into tasks).
 pub fn collect(root: &Path, metric: Option<&str>) -> Result<Collection> {
-    if !root.is_dir() {
-        bail!("{} is not a directory", root.display());
-    }
+    collect_all(std::slice::from_ref(&root.to_path_buf()), metric)
+}
+
+/// [`collect`] over several directories at once (the stages of a pipeline reported in one
+/// table): settings that tell runs apart are looked for across all of them.
+pub fn collect_all(roots: &[PathBuf], metric: Option<&str>) -> Result<Collection> {
     let mut run_dirs = Vec::new();
-    find_run_dirs(root, &mut run_dirs)?;
+    for root in roots {
+        if !root.is_dir() {
+            bail!("{} is not a directory", root.display());
+        }
+        find_run_dirs(root, &mut run_dirs)?;
+    }
     run_dirs.sort();
+    run_dirs.dedup();
     let mut collection = Collection::default();
     let mut settings = Vec::new();
     for dir in run_dirs {

@@ -17,7 +17,7 @@ mod collect;
 mod layout;
 mod render;
 
-pub use collect::{collect, Collection, ResultRecord};
+pub use collect::{collect, collect_all, Collection, ResultRecord};
 pub use layout::TableLayout;
 
 use anyhow::{bail, Result};
