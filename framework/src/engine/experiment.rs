@@ -36,6 +36,11 @@ pub struct RunResult {
     pub metrics: BTreeMap<String, f64>,
     /// Per-task test values (one entry per task of a multitask run).
     pub per_task: Vec<TaskResult>,
+    /// Measurements of the prompts that are not test metrics (e.g. `class_text_cosine_start`,
+    /// `class_text_cosine`: how alike the class text features are before training and with
+    /// the selected prompts). `mvlpt report --metric NAME` reads them too.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub diagnostics: BTreeMap<String, f64>,
     /// Epochs trained.
     pub epochs: usize,
     /// Wall-clock seconds of the whole run (this attempt, when it resumed).
@@ -106,6 +111,7 @@ pub fn run_experiment(
                 ..t
             })
             .collect(),
+        diagnostics: outcome.diagnostics,
         epochs: outcome.epochs,
         wall_seconds: started.elapsed().as_secs_f64(),
     })

@@ -10,7 +10,7 @@ use crate::config::LoadedConfig;
 use crate::data::loader::{BatchStream, LoaderOptions, SampleSet};
 use crate::data::transforms::Pipeline;
 use crate::data::Split;
-use crate::eval::metrics::{EvalKey, Scores, Target, TargetKind, Targets};
+use crate::eval::metrics::{EvalKey, Scores, Target, TargetKind, Targets, TaskSpan};
 use crate::eval::{EvalInput, EvalReport, Evaluator};
 use crate::method::{ModelEnv, PromptLearner, StepContext};
 use crate::model::tokenizer::ClipTokenizer;
@@ -126,6 +126,33 @@ impl Run<'_> {
         Ok(Some(features))
     }
 
+    /// How alike the current prompts make the text features of one task's classes: the mean
+    /// cosine similarity over pairs of classes of a task, averaged over tasks with at least two
+    /// classes (None for image-conditioned text, which has no per-class features of its own).
+    /// Near 1, the class features are almost parallel: logits barely differ and the softmax
+    /// starts near uniform, whatever the images show.
+    pub fn class_text_cosine(&mut self) -> Result<Option<f64>> {
+        let env = ModelEnv {
+            clip: &self.clip,
+            tokenizer: &self.tokenizer,
+            device: &self.device,
+        };
+        let prompts = self.method.prompts(
+            &env,
+            &mut StepContext::evaluation(&mut crate::rng::seeded(0)),
+        )?;
+        let Some(text) = eval_text_features(
+            &env,
+            &prompts,
+            &mut self.text_cache,
+            self.forward.text_chunk,
+        )?
+        else {
+            return Ok(None);
+        };
+        within_task_cosine(&text, &self.data.space.tasks)
+    }
+
     /// Evaluates the current prompts on `split`; also returns how many unreadable images were
     /// skipped (under `data.on_bad_image = "skip"`): those are not scored.
     pub fn evaluate(&mut self, split: Split, rng: &mut Rng) -> Result<(EvalReport, usize)> {
@@ -237,4 +264,28 @@ impl Run<'_> {
         }
         Ok((report, skipped))
     }
+}
+
+/// Mean pairwise cosine similarity of the rows of `features` within each task's column range,
+/// averaged over the tasks that have at least two classes.
+pub fn within_task_cosine(features: &Tensor, tasks: &[TaskSpan]) -> Result<Option<f64>> {
+    let normed = crate::model::l2_normalize(&features.to_dtype(DType::F32)?)?;
+    let mut means = Vec::new();
+    for task in tasks {
+        let n = task.end - task.start;
+        if n < 2 {
+            continue;
+        }
+        let rows = normed.narrow(0, task.start, n)?;
+        let sim: Vec<Vec<f32>> = rows
+            .matmul(&rows.t()?)?
+            .to_device(&Device::Cpu)?
+            .to_vec2()?;
+        let off_diagonal: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| f64::from(sim[i][j]))
+            .sum();
+        means.push(off_diagonal / (n * (n - 1)) as f64);
+    }
+    Ok((!means.is_empty()).then(|| means.iter().sum::<f64>() / means.len() as f64))
 }

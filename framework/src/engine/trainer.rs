@@ -24,7 +24,7 @@ use crate::rng::{self, Rng};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -60,6 +60,10 @@ pub struct TrainOutcome {
     pub samples: [usize; 3],
     /// Remarks (protocol fallbacks, skipped images).
     pub notes: Vec<String>,
+    /// Measurements of the prompts that are not test metrics: `class_text_cosine_start` and
+    /// `class_text_cosine` (see [`super::run_state::Run::class_text_cosine`]) before training
+    /// and with the selected prompts.
+    pub diagnostics: BTreeMap<String, f64>,
 }
 
 /// Seed streams of a run, kept apart so that changing one use of randomness does not shift
@@ -216,6 +220,12 @@ pub fn train(
         text_cache: TextFeatureCache::default(),
         feature_cache: HashMap::new(),
     };
+    // The text head before training (the initial or transferred prompts; a resumed run still
+    // holds them here, before its checkpoint is loaded).
+    let mut diagnostics = BTreeMap::new();
+    if let Some(cosine) = run.class_text_cosine()? {
+        diagnostics.insert("class_text_cosine_start".to_string(), cosine);
+    }
     let Factory::Sampler(sampler_factory) =
         registry.factory(PluginKind::Sampler, &config.data.sampler)?
     else {
@@ -495,6 +505,9 @@ pub fn train(
         &final_prompts,
         metadata,
     )?;
+    if let Some(cosine) = run.class_text_cosine()? {
+        diagnostics.insert("class_text_cosine".to_string(), cosine);
+    }
     let (test, skipped) = run.evaluate(Split::Test, &mut rng::seeded(0))?;
     let mut record = serde_json::json!({ "test": test.overall, "wall_seconds": started.elapsed().as_secs_f64() });
     if skipped > 0 {
@@ -520,5 +533,6 @@ pub fn train(
             run.data.test.len(),
         ],
         notes: run.data.notes.clone(),
+        diagnostics,
     })
 }

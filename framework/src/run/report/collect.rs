@@ -62,7 +62,11 @@ struct StoredResult {
     seed: u64,
     test: f64,
     #[serde(default)]
+    val: Option<f64>,
+    #[serde(default)]
     metrics: BTreeMap<String, f64>,
+    #[serde(default)]
+    diagnostics: BTreeMap<String, f64>,
     #[serde(default)]
     per_task: Vec<StoredTask>,
 }
@@ -101,8 +105,9 @@ fn unreportable(records: &[ResultRecord]) -> Option<String> {
 }
 
 /// Reads `result.json` of every complete run below `root`. `metric` picks an entry of the
-/// result's `metrics` instead of the overall `test` value (and then multitask runs are not
-/// split into tasks).
+/// result's `metrics` (or of its `diagnostics`, or `val`, the validation value that selected
+/// the prompts) instead of the overall `test` value (and then multitask runs are not split
+/// into tasks).
 pub fn collect(root: &Path, metric: Option<&str>) -> Result<Collection> {
     collect_all(std::slice::from_ref(&root.to_path_buf()), metric)
 }
@@ -194,16 +199,26 @@ fn read_run(dir: &Path, metric: Option<&str>, label: &str) -> Result<Vec<ResultR
         run_dir: dir.to_path_buf(),
     };
     if let Some(name) = metric {
-        let Some(&value) = stored.metrics.get(name) else {
+        let value = stored
+            .metrics
+            .get(name)
+            .or_else(|| stored.diagnostics.get(name))
+            .copied()
+            .or(if name == "val" { stored.val } else { None });
+        let Some(value) = value else {
+            let mut names: Vec<String> = stored
+                .metrics
+                .keys()
+                .chain(stored.diagnostics.keys())
+                .cloned()
+                .collect();
+            if stored.val.is_some() {
+                names.push("val".into());
+            }
             bail!(
                 "{} has no metric `{name}` (it has: {})",
                 path.display(),
-                stored
-                    .metrics
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                names.join(", ")
             );
         };
         return Ok(vec![record(
