@@ -126,6 +126,7 @@ fn fake_result(config: &LoadedConfig) -> RunResult {
         per_task: Vec::new(),
         epochs: c.train.epochs,
         wall_seconds: 0.0,
+        diagnostics: BTreeMap::new(),
     }
 }
 
