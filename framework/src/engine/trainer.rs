@@ -295,7 +295,7 @@ pub fn train(
         let epoch_start = Instant::now();
         let lr = schedule.lr(epoch);
         let batches = sampler.batches(&metas, config.data.batch_size, config.seed, epoch)?;
-        let progress = crate::run::Progress::new(
+        let progress = super::progress::Progress::new(
             format!("epoch {}/{}", epoch + 1, config.train.epochs),
             batches.len() as u64,
         );
