@@ -57,17 +57,16 @@ def main():
     if not args.no_build:
         # No `-p`: selecting the framework alone resolves dependency features differently from
         # the workspace's default members and rebuilds every dependency.
-        subprocess.run(["cargo", "build", "--release", "--example", "bench_step"],
-                       cwd=ROOT, check=True)
-    ours = target_dir() / "release" / "examples" / "bench_step"
+        subprocess.run(["cargo", "build", "--release"], cwd=ROOT, check=True)
+    ours = [target_dir() / "release" / "mvlpt", "bench", "step"]
     common = ["--preset", args.preset]
     for name in ["classes", "context-length", "n-ctx", "batch", "warmup", "iterations",
                  "threads", "seed"]:
         common += [f"--{name}", str(getattr(args, name.replace("-", "_")))]
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
     commands = {
-        "ours (cut)": [ours, *common],
-        "ours (full)": [ours, *common, "--no-cut", "--no-image"],
+        "ours (cut)": [*ours, *common],
+        "ours (full)": [*ours, *common, "--no-cut", "--no-image"],
         "pytorch": [args.python, ROOT / "benches" / "reference_step.py", *common],
     }
     reports = {name: [] for name in commands}

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch eager version of `mvlpt bench step` (framework/src/bench.rs), for side-by-side timing.
+"""PyTorch eager version of `mvlpt bench step` (framework/bench/src/coop_step.rs), for side-by-side timing.
 
 Same computation, same sizes, same FLOP convention, same JSON layout:
 
@@ -38,7 +38,7 @@ ARCHITECTURES = {
 
 
 def coop_token_ids(classes, context_length, n_ctx):
-    """The ids of framework/src/bench.rs `coop_token_ids`: class i has 1 + i % 3 name tokens."""
+    """The ids of framework/bench/src/coop_step.rs `coop_token_ids`: class i has 1 + i % 3 name tokens."""
     ids, eot = [], []
     for i in range(classes):
         row = [START_OF_TEXT] + [PLACEHOLDER] * n_ctx

@@ -1,11 +1,11 @@
-//! Criterion benchmarks over the code of `mvlpt bench step` (framework/src/bench.rs) at sizes
+//! Criterion benchmarks over the code of `mvlpt bench step` (the `mvlpt-bench` crate, framework/bench) at sizes
 //! that keep `cargo bench` short: the CoOp text step (forward + backward to the context) and
 //! the image-tower forward, on the `tiny` preset and on ViT-B/32 with few classes / images.
 //! For the full-size side-by-side comparison with PyTorch use `benches/compare_step.py`.
 
 use candle_core::{DType, Device};
 use criterion::{criterion_group, criterion_main, Criterion};
-use mvlpt_framework::bench::CoopTextStep;
+use mvlpt_bench::CoopTextStep;
 use mvlpt_framework::model::{Clip, ClipConfig};
 use mvlpt_framework::rng;
 use std::hint::black_box;

@@ -59,7 +59,9 @@ fn main() {
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }
+    // The framework's sources and those of the tokenizer crate it includes.
     hash_dir(Path::new("src"), &mut hasher);
+    hash_dir(Path::new("tokenizer/src"), &mut hasher);
     let digest: String = hasher
         .finalize()
         .iter()
@@ -80,5 +82,6 @@ fn main() {
         feature_list.join(",")
     );
     println!("cargo:rerun-if-changed=src");
+    println!("cargo:rerun-if-changed=tokenizer/src");
     println!("cargo:rerun-if-changed=build.rs");
 }

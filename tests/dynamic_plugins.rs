@@ -63,9 +63,7 @@ fn the_plugin_shares_the_hosts_framework_and_gradients_flow() {
         ],
     )
     .unwrap();
-    let Factory::Method(build) = registry.factory(PluginKind::Method, "kgcoop").unwrap() else {
-        panic!()
-    };
+    let build = registry.method("kgcoop").unwrap();
     let mut method = build(&loaded.section("method.kgcoop")).unwrap();
     let model = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/clip/openai");
     let clip = mvlpt_framework::model::load_clip(model, &Default::default()).unwrap();

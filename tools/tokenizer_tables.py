@@ -12,7 +12,7 @@ Run with the reference venv (see tools/requirements.txt):
 
     /work/venv/bin/python tools/tokenizer_tables.py
 
-It rewrites framework/src/model/tokenizer/tables/{unicode,html,ftfy}.rs. The output is
+It rewrites framework/tokenizer/src/tables/{unicode,html,ftfy}.rs. The output is
 deterministic; re-running it on the same stack gives byte-identical files.
 """
 
@@ -31,7 +31,7 @@ import ftfy.bad_codecs  # noqa: F401  (registers the sloppy-* codecs)
 import regex
 from ftfy import badness, chardata
 
-OUT_DIR = Path(__file__).resolve().parent.parent / "framework/src/model/tokenizer/tables"
+OUT_DIR = Path(__file__).resolve().parent.parent / "framework/tokenizer/src/tables"
 MAX_CP = 0x110000
 ALL_CHARS = [chr(cp) for cp in range(MAX_CP) if not 0xD800 <= cp <= 0xDFFF]
 

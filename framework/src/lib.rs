@@ -5,7 +5,6 @@
 //! directories, sweeps and reports (`run`).
 //! Plugins (methods, datasets, samplers, evaluators) depend only on this crate's public API.
 
-pub mod bench;
 pub mod config;
 pub mod data;
 pub mod engine;

@@ -28,7 +28,7 @@ use crate::engine::loss::{cross_entropy, BatchTargets};
 use crate::engine::{AdamWConfig, Decay, LrSchedule, Optimizer, OptimizerKind, Warmup};
 use crate::model::tokenizer::ClipTokenizer;
 use crate::model::{l2_normalize, parse_device, parse_dtype, Clip};
-use crate::plugin::{Factory, PluginKind, Registry};
+use crate::plugin::Registry;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use rand::seq::SliceRandom;
@@ -85,9 +85,7 @@ pub fn build_dataset(
     registry: &Registry,
     name: &str,
 ) -> Result<Box<dyn Dataset>> {
-    let Factory::Dataset(factory) = registry.factory(PluginKind::Dataset, name)? else {
-        bail!("plugin `{name}` is not a dataset");
-    };
+    let factory = registry.dataset(name)?;
     factory(&DatasetContext {
         section: Section::new(&loaded.figment, format!("data.{name}")),
         root: loaded.resolve(&loaded.config.data.root),

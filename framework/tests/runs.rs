@@ -6,14 +6,14 @@
 use anyhow::{bail, Result};
 use mvlpt_framework::config::{LoadedConfig, Section};
 use mvlpt_framework::data::{BatchSampler, Dataset, DatasetContext, FewShotProtocol};
-use mvlpt_framework::engine::experiment::RunResult;
+use mvlpt_framework::engine::Progress;
 use mvlpt_framework::eval::Evaluator;
 use mvlpt_framework::method::PromptLearner;
 use mvlpt_framework::plugin::{Factory, NoOptions, Origin, Plugin, PluginKind, Registry};
 use mvlpt_framework::run::report::{aggregate, collect};
 use mvlpt_framework::run::{
     check_plans, execute_runs, expand_sweep, init_run_logging, plan_runs, run_id, DirLock,
-    LockAttempt, MetricsLog, Outcome, Progress, RunDir, RunState,
+    LockAttempt, MetricsLog, Outcome, RunDir, RunResult, RunState,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -124,6 +124,7 @@ fn fake_result(config: &LoadedConfig) -> RunResult {
         val: Some(0.4),
         metrics: BTreeMap::from([("accuracy".to_string(), 0.5)]),
         per_task: Vec::new(),
+        diagnostics: BTreeMap::new(),
         epochs: c.train.epochs,
         wall_seconds: 0.0,
         diagnostics: BTreeMap::new(),

@@ -1,14 +1,14 @@
 //! `mvlpt bench step`: time one training step and print a JSON report.
 //!
 //! Without `--method` it runs the fixed CoOp text step and image-tower forward of
-//! [`mvlpt_framework::bench::run_step_bench`] (the like-for-like comparison with PyTorch in
+//! [`mvlpt_bench::run_step_bench`] (crate `framework/bench`) (the like-for-like comparison with PyTorch in
 //! `benches/compare_step.py`). With `--method` it times one step of any method plugin through
 //! the engine's own training step (`engine::forward::train_step`, with text chunking), so that
 //! method variants and label-space sizes can be compared: step time, peak memory, trainable
 //! parameters and an estimate of the FLOPs.
 
 use anyhow::{Context, Result};
-use mvlpt_framework::bench::{
+use mvlpt_bench::{
     current_rss_bytes, image_forward_flops, peak_rss_bytes, reset_peak_rss, run_step_bench,
     text_step_flops, StepBenchConfig, Timing,
 };
@@ -55,12 +55,18 @@ struct StepArgs {
     /// Classes per text-tower chunk with a graph (0: all classes in one graph, unchunked).
     #[arg(long, default_value_t = 128)]
     text_chunk: usize,
+    /// Token positions of each prompt of the fixed CoOp step (without --method; 77 is CLIP's).
+    #[arg(long, default_value_t = 77)]
+    context_length: usize,
     /// Learned context vectors of the fixed CoOp step (without --method).
     #[arg(long, default_value_t = 16)]
     n_ctx: usize,
     /// Run the fixed step on the full 77 positions like PyTorch's CLIP (without --method).
     #[arg(long)]
     no_cut: bool,
+    /// Skip the image-tower forward of the fixed step (without --method).
+    #[arg(long)]
+    no_image: bool,
     /// Untimed steps first.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
@@ -91,14 +97,15 @@ pub fn run(args: Args) -> Result<()> {
                 let config = StepBenchConfig {
                     preset: step.preset.clone(),
                     classes: step.classes,
+                    context_length: step.context_length,
                     n_ctx: step.n_ctx,
                     batch: step.batch,
                     cut_after_eot: !step.no_cut,
+                    image_forward: !step.no_image,
                     warmup: step.warmup,
                     iterations: step.iterations,
                     threads,
                     seed: step.seed,
-                    ..StepBenchConfig::default()
                 };
                 Ok(serde_json::to_string_pretty(&run_step_bench(&config)?)?)
             }

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use mvlpt_framework::config::LoadedConfig;
 use mvlpt_framework::data::{Dataset, DatasetContext, ImageSource, Sample, Split, ZipArchives};
-use mvlpt_framework::plugin::{Factory, PluginKind, Registry};
+use mvlpt_framework::plugin::Registry;
 use rayon::prelude::*;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -103,9 +103,7 @@ fn build(
     root: &Path,
     name: &str,
 ) -> Result<Box<dyn Dataset>> {
-    let Factory::Dataset(factory) = registry.factory(PluginKind::Dataset, name)? else {
-        bail!("plugin {name} is not a dataset");
-    };
+    let factory = registry.dataset(name)?;
     factory(&DatasetContext {
         section: loaded.section(format!("data.{name}")),
         root: root.to_path_buf(),

@@ -16,7 +16,6 @@ use mvlpt_framework::model::tokenizer::ClipTokenizer;
 use mvlpt_framework::model::{
     dtype_of, load_model, open_device, parse_device, parse_dtype, Clip, LoadOptions,
 };
-use mvlpt_framework::plugin::{Factory, PluginKind};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -79,9 +78,7 @@ fn load_config(method: &str, sets: &[String]) -> Result<LoadedConfig> {
 fn build_method(config: &LoadedConfig) -> Result<Box<dyn PromptLearner>> {
     let name = &config.config.method.name;
     let registry = super::plugins::checked_registry(config)?;
-    let Factory::Method(factory) = registry.factory(PluginKind::Method, name)? else {
-        bail!("plugin `{name}` is not a method");
-    };
+    let factory = registry.method(name)?;
     factory(&config.section(format!("method.{name}")))
         .with_context(|| format!("building method `{name}` from [method.{name}]"))
 }

@@ -3,7 +3,7 @@
 //! so serde cannot refuse unknown keys there by itself: `method.init_form = "..."` would land
 //! among the plugin tables and be ignored. Checked when the config is loaded; whether each table
 //! names a plugin and holds that plugin's options is checked against the registry
-//! ([`crate::plugin::check_options`]).
+//! (`plugin::check_options`).
 
 use super::error::source_of;
 use super::schema::{ExperimentConfig, PluginTables};

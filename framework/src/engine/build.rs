@@ -6,24 +6,20 @@ use crate::config::{LoadedConfig, OptimizerChoice};
 use crate::eval::Evaluator;
 use crate::method::PromptLearner;
 use crate::model::{dtype_of, load_model, open_device, Clip, LoadOptions};
-use crate::plugin::{Factory, PluginKind, Registry};
-use anyhow::{bail, Context, Result};
+use crate::plugin::Registry;
+use anyhow::{Context, Result};
 
 /// Builds the configured evaluator.
 pub fn evaluator(loaded: &LoadedConfig, registry: &Registry) -> Result<Box<dyn Evaluator>> {
     let name = &loaded.config.eval.evaluator;
-    let Factory::Evaluator(factory) = registry.factory(PluginKind::Evaluator, name)? else {
-        bail!("plugin `{name}` is not an evaluator");
-    };
+    let factory = registry.evaluator(name)?;
     factory(&loaded.section(format!("eval.{name}")))
 }
 
 /// Builds the configured method.
 pub fn build_method(loaded: &LoadedConfig, registry: &Registry) -> Result<Box<dyn PromptLearner>> {
     let name = &loaded.config.method.name;
-    let Factory::Method(factory) = registry.factory(PluginKind::Method, name)? else {
-        bail!("plugin `{name}` is not a method");
-    };
+    let factory = registry.method(name)?;
     factory(&loaded.section(format!("method.{name}")))
         .with_context(|| format!("building method `{name}`"))
 }

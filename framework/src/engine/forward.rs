@@ -11,7 +11,7 @@
 
 use super::loss::{cross_entropy, mask_logits, BatchTargets, TaskMasking};
 use crate::method::{HeadOutputs, ModelEnv, PromptLearner, StepContext, StepPrompts, TextPrompts};
-use crate::model::l2_normalize;
+use crate::model::{l2_normalize, Clip};
 use anyhow::{bail, Context, Result};
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
@@ -166,8 +166,7 @@ pub fn train_step(
         })
     };
     let head = |text_features: &Tensor| -> Result<Head> {
-        let logits =
-            (l2_normalize(&image_features)?.matmul(&l2_normalize(text_features)?.t()?)? * scale)?;
+        let logits = Clip::head_logits(&l2_normalize(&image_features)?, text_features, scale)?;
         with_terms(
             mask_logits(&logits, task_ranges, options.masking)?,
             text_features,
@@ -259,13 +258,11 @@ pub fn train_step(
                     template.eot(0..template.classes()),
                     &crate::model::DeepPrompts::none(),
                 )?;
-                rows.push(
-                    (normalized
-                        .get(b)?
-                        .unsqueeze(0)?
-                        .matmul(&l2_normalize(&text)?.t()?)?
-                        * scale)?,
-                );
+                rows.push(Clip::head_logits(
+                    &normalized.get(b)?.unsqueeze(0)?,
+                    &text,
+                    scale,
+                )?);
                 texts.push(text);
             }
             let logits = mask_logits(&Tensor::cat(&rows, 0)?, task_ranges, options.masking)?;
@@ -332,17 +329,15 @@ pub fn eval_logits(
                     template.eot(0..template.classes()),
                     &crate::model::DeepPrompts::none(),
                 )?;
-                rows.push(
-                    (normalized
-                        .get(b)?
-                        .unsqueeze(0)?
-                        .matmul(&l2_normalize(&text.detach())?.t()?)?
-                        * scale)?,
-                );
+                rows.push(Clip::head_logits(
+                    &normalized.get(b)?.unsqueeze(0)?,
+                    &text.detach(),
+                    scale,
+                )?);
             }
             Ok(Tensor::cat(&rows, 0)?)
         }
-        _ => Ok((normalized.matmul(&l2_normalize(text_features)?.t()?)? * scale)?),
+        _ => Ok(Clip::head_logits(&normalized, text_features, scale)?),
     }
 }
 

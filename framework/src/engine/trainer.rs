@@ -19,7 +19,7 @@ use crate::eval::metrics::EvalKey;
 use crate::eval::EvalReport;
 use crate::method::{ModelEnv, StepContext};
 use crate::model::tokenizer::ClipTokenizer;
-use crate::plugin::{Factory, PluginKind, Registry};
+use crate::plugin::Registry;
 use crate::rng::{self, Rng};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
@@ -226,11 +226,7 @@ pub fn train(
     if let Some(cosine) = run.class_text_cosine()? {
         diagnostics.insert("class_text_cosine_start".to_string(), cosine);
     }
-    let Factory::Sampler(sampler_factory) =
-        registry.factory(PluginKind::Sampler, &config.data.sampler)?
-    else {
-        bail!("plugin `{}` is not a batch sampler", config.data.sampler);
-    };
+    let sampler_factory = registry.sampler(&config.data.sampler)?;
     let sampler = sampler_factory(&loaded.section(format!("data.{}", config.data.sampler)))?;
     let schedule = LrSchedule::from_config(&config.train)?;
     let mut optim = optimizer(loaded, params.clone())?;
@@ -295,7 +291,7 @@ pub fn train(
         let epoch_start = Instant::now();
         let lr = schedule.lr(epoch);
         let batches = sampler.batches(&metas, config.data.batch_size, config.seed, epoch)?;
-        let progress = crate::run::Progress::new(
+        let progress = super::progress::Progress::new(
             format!("epoch {}/{}", epoch + 1, config.train.epochs),
             batches.len() as u64,
         );

@@ -26,6 +26,18 @@ pub struct Clip {
 }
 
 impl Clip {
+    /// CLIP's logit head, shared by every prompt kind: `scale · image · (text / ‖text‖)ᵀ` for
+    /// L2-normalised image features `(batch, embed_dim)` and text features `(classes,
+    /// embed_dim)` (normalised here), giving `(batch, classes)`. `scale` is
+    /// [`Clip::logit_scale_exp`], read once by the caller.
+    pub fn head_logits(
+        normalized_image: &Tensor,
+        text_features: &Tensor,
+        scale: f64,
+    ) -> candle_core::Result<Tensor> {
+        normalized_image.matmul(&l2_normalize(text_features)?.t()?)? * scale
+    }
+
     /// Builds the model from OpenAI-named tensors, checking every name and shape. Tensors are
     /// converted to `dtype`; LayerNorm is still computed in f32 for half dtypes, as CLIP does.
     pub fn from_tensors(

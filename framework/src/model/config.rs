@@ -4,16 +4,8 @@
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-/// The MLP activation of the transformer blocks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    /// `x · σ(1.702 x)`, OpenAI's CLIP.
-    #[default]
-    QuickGelu,
-    /// The exact (erf) GELU, used by most open_clip LAION models.
-    Gelu,
-}
+/// The MLP activation of the transformer blocks (defined with its kernels in `ops`).
+pub use crate::ops::Activation;
 
 /// The image tower (a ViT).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

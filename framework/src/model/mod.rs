@@ -8,7 +8,6 @@ pub mod hub;
 pub mod layers;
 pub mod source;
 pub mod text;
-pub mod tokenizer;
 pub mod vision;
 pub mod weights;
 
@@ -19,3 +18,6 @@ pub use source::{dtype_of, load_model, open_device, parse_device, parse_dtype};
 pub use text::TextEncoder;
 pub use vision::{ImageEncoder, VisualPromptPlacement, VisualPrompts};
 pub use weights::{load_clip, LoadOptions};
+
+/// The CLIP tokenizer (the `mvlpt-tokenizer` crate).
+pub use mvlpt_tokenizer as tokenizer;

@@ -2,9 +2,20 @@
 //! the slice kernels of both MLP activations for the fused block ([`super::block`]).
 
 use super::{cpu, fast_cpu, math};
-use crate::model::config::Activation;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The MLP activation of the transformer blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// `x · σ(1.702 x)`, OpenAI's CLIP.
+    #[default]
+    QuickGelu,
+    /// The exact (erf) GELU, used by most open_clip LAION models.
+    Gelu,
+}
 
 const ALPHA: f32 = 1.702;
 

@@ -9,7 +9,7 @@
 //! this module, and only the activations the backward needs kept (`qkv`, the residual stream
 //! after attention, the MLP pre-activation). The backward returns the input gradient only: the
 //! block's parameters are frozen. Weights are stored as `Wᵀ` (see
-//! [`crate::model::layers::Linear`]); the backward products transpose them back into a scratch
+//! the model's `Linear` layer); the backward products transpose them back into a scratch
 //! copy of one weight at a time ([`cpu::transpose`]). Without a gradient to track nothing is
 //! kept and the activation runs in place.
 
@@ -18,7 +18,7 @@ use super::attention::{backward_heads, forward_heads, AttentionMask, Geometry};
 use super::cpu::{self, MatRef};
 use super::layer_norm::{backward_rows, forward_rows};
 use super::{fast_cpu, needs_grad};
-use crate::model::config::Activation;
+use crate::ops::Activation;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::{Arc, Mutex};

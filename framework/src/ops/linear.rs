@@ -3,7 +3,7 @@
 //! On the CPU the product goes straight to the `gemm` crate with the bias written into the
 //! output first (no second pass). The crate streams a row-major right-hand side markedly faster
 //! than a transposed one (measured here on CLIP's shapes: 210–229 against 145–191 GFLOP/s on two
-//! threads), so the model's [`crate::model::layers::Linear`] stores frozen weights as a
+//! threads), so the model's `model::layers::Linear` stores frozen weights as a
 //! contiguous `Wᵀ` and hands this op the `(out, in)` view of it, which the kernel recognises.
 
 use super::cpu::{self, MatRef};
@@ -12,7 +12,7 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
 /// Applies a linear layer to the last dimension of `x` (any rank ≥ 2). `weight` is `(out, in)`
 /// as in PyTorch; on the CPU the kernel is fastest when it is a transposed view of a contiguous
-/// `(in, out)` tensor, as [`crate::model::layers::Linear`] stores frozen weights. With frozen
+/// `(in, out)` tensor, as `model::layers::Linear` stores frozen weights. With frozen
 /// weights the backward skips the weight gradient entirely; with a trainable weight or bias it
 /// falls back to [`linear_composite`].
 pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {

@@ -28,7 +28,7 @@ mod layer_norm;
 mod linear;
 mod math;
 
-pub use activation::{quick_gelu, quick_gelu_composite};
+pub use activation::{quick_gelu, quick_gelu_composite, Activation};
 pub use alloc::tune_allocator;
 pub use attention::{attention, attention_composite, AttentionMask};
 pub use block::{block_kernel_applies, residual_block, BlockLinear, BlockParams};

@@ -175,7 +175,7 @@ fn random_block(
     width: usize,
     hidden: usize,
     heads: usize,
-    activation: crate::model::config::Activation,
+    activation: crate::ops::Activation,
     seed: u64,
 ) -> BlockParams {
     let mut r = rng::seeded(seed);
@@ -212,15 +212,15 @@ fn block_composite(x: &Tensor, p: &BlockParams, mask: AttentionMask) -> Result<T
     let x = (x + lin(&attention_composite(&qkv, p.heads, mask)?, &p.attn_out)?)?;
     let pre = lin(&ln(&x, &p.ln_2)?, &p.mlp_fc)?;
     let hidden = match p.activation {
-        crate::model::config::Activation::QuickGelu => quick_gelu_composite(&pre)?,
-        crate::model::config::Activation::Gelu => pre.gelu_erf()?,
+        crate::ops::Activation::QuickGelu => quick_gelu_composite(&pre)?,
+        crate::ops::Activation::Gelu => pre.gelu_erf()?,
     };
     x + lin(&hidden, &p.mlp_proj)?
 }
 
 #[test]
 fn fused_block_matches_composite_values_and_input_gradient() {
-    use crate::model::config::Activation;
+    use crate::ops::Activation;
     let cases = [
         (
             AttentionMask::Causal,
@@ -264,7 +264,7 @@ fn fused_block_matches_composite_values_and_input_gradient() {
 
 #[test]
 fn fused_block_rejects_mismatched_parameters() {
-    use crate::model::config::Activation;
+    use crate::ops::Activation;
     let p = random_block(16, 64, 2, Activation::QuickGelu, 50);
     let x = Tensor::zeros((1, 3, 24), candle_core::DType::F32, &Device::Cpu).unwrap();
     let err = residual_block(&x, &p, AttentionMask::None)

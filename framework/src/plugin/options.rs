@@ -39,7 +39,7 @@ pub struct NoOptions {}
 ///   options for each plugin of that name.
 ///
 /// Unknown plugin names in the selecting keys (`method.name`, ...) are left to
-/// [`crate::run::validate_plugins`]. All problems are reported together.
+/// `run::validate_plugins`. All problems are reported together.
 pub fn check_options(loaded: &LoadedConfig, registry: &Registry) -> Result<()> {
     let config = &loaded.config;
     let mut problems = Vec::new();

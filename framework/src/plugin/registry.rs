@@ -1,6 +1,9 @@
 //! The registry of plugins by kind and name.
 
-use super::{Factory, Plugin, PluginKind};
+use super::{
+    DatasetFactory, EvaluatorFactory, Factory, FewShotFactory, MethodFactory, Plugin, PluginKind,
+    SamplerFactory,
+};
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -110,5 +113,51 @@ impl Registry {
     /// The factory of plugin `name` of `kind`.
     pub fn factory(&self, kind: PluginKind, name: &str) -> Result<Factory> {
         Ok(self.get(kind, name)?.plugin.factory)
+    }
+
+    /// The dataset plugin `name`; an unknown name lists the datasets and suggests the closest.
+    pub fn dataset(&self, name: &str) -> Result<DatasetFactory> {
+        match self.factory(PluginKind::Dataset, name)? {
+            Factory::Dataset(factory) => Ok(factory),
+            other => bail!("plugin `{name}` is a {:?}, not a dataset", other.kind()),
+        }
+    }
+
+    /// The prompt method plugin `name`.
+    pub fn method(&self, name: &str) -> Result<MethodFactory> {
+        match self.factory(PluginKind::Method, name)? {
+            Factory::Method(factory) => Ok(factory),
+            other => bail!("plugin `{name}` is a {:?}, not a method", other.kind()),
+        }
+    }
+
+    /// The few-shot protocol plugin `name`.
+    pub fn fewshot(&self, name: &str) -> Result<FewShotFactory> {
+        match self.factory(PluginKind::FewShot, name)? {
+            Factory::FewShot(factory) => Ok(factory),
+            other => bail!(
+                "plugin `{name}` is a {:?}, not a few-shot protocol",
+                other.kind()
+            ),
+        }
+    }
+
+    /// The batch sampler plugin `name`.
+    pub fn sampler(&self, name: &str) -> Result<SamplerFactory> {
+        match self.factory(PluginKind::Sampler, name)? {
+            Factory::Sampler(factory) => Ok(factory),
+            other => bail!(
+                "plugin `{name}` is a {:?}, not a batch sampler",
+                other.kind()
+            ),
+        }
+    }
+
+    /// The evaluator plugin `name`.
+    pub fn evaluator(&self, name: &str) -> Result<EvaluatorFactory> {
+        match self.factory(PluginKind::Evaluator, name)? {
+            Factory::Evaluator(factory) => Ok(factory),
+            other => bail!("plugin `{name}` is a {:?}, not an evaluator", other.kind()),
+        }
     }
 }

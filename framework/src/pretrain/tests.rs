@@ -6,7 +6,7 @@ use crate::data::image::RgbImage8;
 use crate::data::{DatasetInfo, Sample};
 use crate::eval::metrics::Metric;
 use crate::model::ClipConfig;
-use crate::plugin::{Origin, Plugin};
+use crate::plugin::{Factory, Origin, Plugin};
 use candle_core::{DType, Var};
 
 const FIXTURE: &str = concat!(

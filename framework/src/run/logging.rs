@@ -4,7 +4,7 @@
 //! reinstalling the subscriber.
 
 use super::dir::{RunDir, LOG_FILE};
-use super::progress::write_console;
+use crate::engine::progress::write_console;
 use anyhow::{Context, Result};
 use std::fs::{File, OpenOptions};
 use std::io::{IsTerminal, Write};

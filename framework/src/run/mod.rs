@@ -10,7 +10,8 @@
 //! - [`DirLock`]: the lock a process holds on a run directory while it works in it;
 //!   [`repair`]: what an interrupted run's directory needs before it resumes.
 //! - [`init_logging`] / [`init_run_logging`]: console logging plus a per-run `log.txt`.
-//! - [`Progress`]: a progress bar on a terminal, periodic log lines elsewhere.
+//! - [`run_experiment`]: one run trained and evaluated into its directory; [`RunResult`]: its
+//!   `result.json`.
 //! - [`expand_sweep`]: the `[sweep]` table as a list of runs ([`RunSpec`]).
 //! - [`plan_runs`] / [`check_plans`] / [`execute_runs`]: what `mvlpt run` does for every run of an experiment.
 //! - [`executor`]: entries spread over worker processes or Slurm job arrays.
@@ -23,14 +24,15 @@ pub mod chart;
 mod dir;
 mod environment;
 pub mod executor;
+mod experiment;
 mod layer;
 mod lock;
 mod logging;
 mod metrics;
 pub mod pipeline;
 mod planning;
-mod progress;
 pub mod report;
+mod result;
 mod resume;
 mod runner;
 pub mod status;
@@ -38,13 +40,14 @@ mod sweep;
 
 pub use dir::{resolved_provenance, run_id, RunDir, RunState};
 pub use environment::EnvironmentRecord;
+pub use experiment::run_experiment;
 pub use lock::{DirLock, LockAttempt, LockHolder, LOCK_FILE};
 pub use logging::{init_logging, init_run_logging, RunLogGuard};
 pub use metrics::MetricsLog;
 pub use planning::{
     check_plans, plan_runs, plan_runs_with, validate_plugins, PlannedRun, ResolvedValues, Resolver,
 };
-pub use progress::{format_duration, Progress, ProgressMode};
+pub use result::RunResult;
 pub use resume::{repair, Repair};
 pub use runner::{execute_run, execute_runs, Engine, Outcome, RunReport};
 pub use sweep::{expand_sweep, RunSpec, MAX_SWEEP_RUNS};

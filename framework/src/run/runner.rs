@@ -5,10 +5,10 @@ use super::dir::{RunDir, RunState};
 use super::lock::{DirLock, LockAttempt};
 use super::logging::init_run_logging;
 use super::planning::PlannedRun;
-use super::progress::format_duration;
 use super::resume::repair;
+use super::RunResult;
 use crate::config::LoadedConfig;
-use crate::engine::experiment::RunResult;
+use crate::engine::format_duration;
 use crate::plugin::Registry;
 use anyhow::{bail, Result};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 /// The training entry point each run calls: normally
-/// [`crate::engine::experiment::run_experiment`], a stand-in in tests.
+/// [`super::run_experiment`], a stand-in in tests.
 pub type Engine<'a> = &'a dyn Fn(&LoadedConfig, &Registry, &RunDir) -> Result<RunResult>;
 
 /// How one run ended.

@@ -3,7 +3,7 @@
 
 use super::*;
 use mvlpt_framework::config::{LoadedConfig, Section};
-use mvlpt_framework::plugin::{Factory, PluginKind, Registry};
+use mvlpt_framework::plugin::{PluginKind, Registry};
 use std::collections::{BTreeSet, HashSet};
 
 fn dataset(task: Task, options: SyntheticOptions) -> SyntheticDataset {
@@ -325,9 +325,7 @@ fn plugins_are_registered_and_read_their_options() {
     )
     .unwrap();
     let build = |name: &str| {
-        let Factory::Dataset(factory) = registry.factory(PluginKind::Dataset, name).unwrap() else {
-            panic!("{name} is a dataset")
-        };
+        let factory = registry.dataset(name).unwrap();
         factory(&DatasetContext {
             section: Section::new(&config.figment, format!("data.{name}")),
             root: "data".into(),

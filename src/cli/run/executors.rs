@@ -4,11 +4,11 @@
 use super::Args;
 use anyhow::{bail, Context, Result};
 use mvlpt_framework::config::{ExecutorKind, SlurmConfig};
+use mvlpt_framework::engine::format_duration;
 use mvlpt_framework::run::executor::local::{
     execute_local, EntryResult, EntryStatus, LocalReport, Workers,
 };
 use mvlpt_framework::run::executor::{slurm, EntryCommand};
-use mvlpt_framework::run::format_duration;
 use mvlpt_framework::run::pipeline::{Pipeline, StageKind};
 
 /// How this `mvlpt run` executes.

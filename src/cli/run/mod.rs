@@ -7,10 +7,10 @@ mod print;
 use super::config::{find_experiment, ExperimentArgs};
 use super::plugins::load_registry_for;
 use anyhow::{bail, Result};
-use mvlpt_framework::engine::experiment::run_experiment;
 use mvlpt_framework::run::pipeline::{
     execute_pipeline, EntryOutcome, Pipeline, PipelineReport, PipelineSource, StageOutcome,
 };
+use mvlpt_framework::run::run_experiment;
 use mvlpt_framework::run::Outcome;
 use print::{print_outcomes, print_plan, print_run, write_stage_report};
 

@@ -2,10 +2,11 @@
 //! each experiment stage's report table.
 
 use anyhow::Result;
+use mvlpt_framework::engine::format_duration;
 use mvlpt_framework::run::pipeline::{
     AverageOutcome, Pipeline, PipelineReport, StageOutcome, Work,
 };
-use mvlpt_framework::run::{format_duration, Outcome, RunReport};
+use mvlpt_framework::run::{Outcome, RunReport};
 use std::path::Path;
 
 /// The table of every run of every stage: `--dry-run` numbers them from 1 (`#`), `--plan`

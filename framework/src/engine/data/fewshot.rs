@@ -6,8 +6,8 @@ use super::{offset, task_name};
 use crate::config::LoadedConfig;
 use crate::data::{Dataset, DatasetInfo, FewShotProtocol, ImageSource, Sample, Split};
 use crate::eval::metrics::TaskSpan;
-use crate::plugin::{Factory, PluginKind, Registry};
-use anyhow::{bail, Context, Result};
+use crate::plugin::Registry;
+use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -66,9 +66,7 @@ fn assign_tasks(
 /// The configured few-shot protocol.
 fn protocol(loaded: &LoadedConfig, registry: &Registry) -> Result<Box<dyn FewShotProtocol>> {
     let name = &loaded.config.data.fewshot;
-    let Factory::FewShot(factory) = registry.factory(PluginKind::FewShot, name)? else {
-        bail!("plugin `{name}` is not a few-shot protocol");
-    };
+    let factory = registry.fewshot(name)?;
     factory(&loaded.section(format!("data.{name}")))
 }
 

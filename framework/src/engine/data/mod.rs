@@ -8,7 +8,7 @@ use crate::data::loader::SampleSet;
 use crate::data::transforms::Pipeline;
 use crate::data::{Dataset, DatasetContext, Sample, Split};
 use crate::eval::metrics::TaskSpan;
-use crate::plugin::{Factory, PluginKind, Registry};
+use crate::plugin::Registry;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::sync::Arc;
@@ -67,9 +67,7 @@ pub fn build_dataset(
     registry: &Registry,
     name: &str,
 ) -> Result<Arc<dyn Dataset>> {
-    let Factory::Dataset(factory) = registry.factory(PluginKind::Dataset, name)? else {
-        bail!("plugin `{name}` is not a dataset");
-    };
+    let factory = registry.dataset(name)?;
     let context = DatasetContext {
         section: loaded.section(format!("data.{name}")),
         root: loaded.resolve_path_of("data.root", &loaded.config.data.root),

@@ -3,8 +3,9 @@
 //! apart.
 
 use crate::run::dir::{COMPLETE_FILE, CONFIG_FILE, RESULT_FILE};
+use crate::run::RunResult;
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -50,31 +51,6 @@ pub struct ResultRecord {
     pub variant: BTreeMap<String, String>,
     /// The run directory.
     pub run_dir: PathBuf,
-}
-
-/// The part of `result.json` a report reads (other fields are ignored).
-#[derive(Deserialize)]
-struct StoredResult {
-    experiment: String,
-    method: String,
-    dataset: String,
-    shots: usize,
-    seed: u64,
-    test: f64,
-    #[serde(default)]
-    val: Option<f64>,
-    #[serde(default)]
-    metrics: BTreeMap<String, f64>,
-    #[serde(default)]
-    diagnostics: BTreeMap<String, f64>,
-    #[serde(default)]
-    per_task: Vec<StoredTask>,
-}
-
-#[derive(Deserialize)]
-struct StoredTask {
-    name: String,
-    value: f64,
 }
 
 /// The runs found below a directory.
@@ -182,7 +158,7 @@ fn read_run(dir: &Path, metric: Option<&str>, label: &str) -> Result<Vec<ResultR
     let path = dir.join(RESULT_FILE);
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let stored: StoredResult = serde_json::from_str(&text)
+    let stored: RunResult = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a run result", path.display()))?;
     let record = |method: String, dataset: String, value: f64| ResultRecord {
         experiment: stored.experiment.clone(),

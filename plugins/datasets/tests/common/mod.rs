@@ -6,7 +6,7 @@
 use anyhow::Result;
 use mvlpt_framework::config::ConfigLayers;
 use mvlpt_framework::data::{Dataset, DatasetContext, ImageSource, Sample, Split};
-use mvlpt_framework::plugin::{Factory, PluginKind, Registry};
+use mvlpt_framework::plugin::Registry;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -39,9 +39,7 @@ pub fn build_at(root: &Path, name: &str, sets: &[&str]) -> Result<Box<dyn Datase
     };
     let loaded = layers.load()?;
     let registry = Registry::builtin()?;
-    let Factory::Dataset(factory) = registry.factory(PluginKind::Dataset, name)? else {
-        panic!("{name} is not a dataset plugin");
-    };
+    let factory = registry.dataset(name)?;
     factory(&DatasetContext {
         section: loaded.section(format!("data.{name}")),
         root: root.to_path_buf(),

@@ -7,7 +7,7 @@ use candle_core::{DType, Device, Tensor};
 use mvlpt_framework::config::LoadedConfig;
 use mvlpt_framework::method::PromptLearner;
 use mvlpt_framework::model::{load_clip, Clip, LoadOptions};
-use mvlpt_framework::plugin::{Factory, PluginKind, Registry};
+use mvlpt_framework::plugin::Registry;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -66,9 +66,7 @@ pub fn build(sets: &[String]) -> anyhow::Result<Box<dyn PromptLearner>> {
     let config = LoadedConfig::load(None, sets)?;
     let name = config.config.method.name.clone();
     let registry = Registry::builtin()?;
-    let Factory::Method(factory) = registry.factory(PluginKind::Method, &name)? else {
-        anyhow::bail!("{name} is not a method");
-    };
+    let factory = registry.method(&name)?;
     factory(&config.section(format!("method.{name}")))
 }
 

@@ -11,7 +11,7 @@ use super::*;
 fn fixture_path(name: &str) -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/tokenizer"
+        "/../../tests/fixtures/tokenizer"
     ))
     .join(name)
 }

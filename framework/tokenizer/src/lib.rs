@@ -26,6 +26,9 @@
 //! - ftfy's fixer loops are bounded here (64 rounds); Python would loop forever on a text
 //!   that never settles (none is known).
 //! - Python's `decode` raises `KeyError` for unknown ids; [`ClipTokenizer::decode`] skips them.
+//!
+//! A crate of its own (the framework re-exports it as `mvlpt_framework::model::tokenizer`): it
+//! depends on nothing of mvlpt, and its Unicode tables are a fifth of the framework's size.
 
 mod bpe;
 mod clean;
@@ -61,7 +64,7 @@ pub const DEFAULT_CONTEXT_LENGTH: usize = 77;
 pub const MAX_CONTEXT_LENGTH: usize = 1 << 16;
 
 /// CLIP's BPE merges file (OpenAI, MIT license; see framework/assets/README.md).
-static EMBEDDED_BPE: &[u8] = include_bytes!("../../../assets/bpe_simple_vocab_16e6.txt.gz");
+static EMBEDDED_BPE: &[u8] = include_bytes!("../assets/bpe_simple_vocab_16e6.txt.gz");
 
 /// The BPE cache is cleared when it grows past this many pieces, bounding its memory.
 const MAX_CACHED_PIECES: usize = 1 << 16;

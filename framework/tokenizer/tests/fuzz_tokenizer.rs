@@ -5,9 +5,7 @@
 //!
 //! `PROPTEST_CASES` scales the run (256 cases by default; docs/testing.md shows a long run).
 
-use mvlpt_framework::model::tokenizer::{
-    ClipTokenizer, TokenizeError, EOT_TOKEN, PAD_TOKEN, SOT_TOKEN,
-};
+use mvlpt_tokenizer::{ClipTokenizer, TokenizeError, EOT_TOKEN, PAD_TOKEN, SOT_TOKEN};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use std::sync::OnceLock;
