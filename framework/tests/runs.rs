@@ -127,7 +127,6 @@ fn fake_result(config: &LoadedConfig) -> RunResult {
         diagnostics: BTreeMap::new(),
         epochs: c.train.epochs,
         wall_seconds: 0.0,
-        diagnostics: BTreeMap::new(),
     }
 }
 
