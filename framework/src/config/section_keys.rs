@@ -29,6 +29,7 @@ pub const DATA_KEYS: &[&str] = &[
     "workers",
     "prefetch",
     "task_masking",
+    "subsample_classes",
 ];
 /// The own keys of `[method]`.
 pub const METHOD_KEYS: &[&str] = &["name", "init_from"];
