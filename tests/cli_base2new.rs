@@ -103,3 +103,58 @@ fn the_oxford_pets_pipeline_runs_on_the_fixture_layout_and_reports_base_novel_an
     // The chart draws the 11-dataset average, which one dataset does not complete.
     assert!(!stages.join("table.png").exists());
 }
+
+#[test]
+fn cross_dataset_plans_and_domain_generalisation_runs_on_the_fixture_layouts() {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let root = format!(
+        "data.root={}",
+        repo.join("tests/fixtures/datasets/root").display()
+    );
+    let runs = format!("output.runs_dir={}", dir.path().join("runs").display());
+    let cross = repo.join("experiments/paper/cross-dataset.toml");
+    let plan = mvlpt(
+        &["run", cross.to_str().unwrap(), "--dry-run", "--set", &root],
+        dir.path(),
+    );
+    // 2 methods × 3 seeds on ImageNet, 6 prompt files, 2 × 3 × 10 targets.
+    assert!(plan.contains("67 run(s) in 3 stage(s)"), "{plan}");
+    let domains = repo.join("experiments/paper/domain-generalisation.toml");
+    let args = [
+        "run",
+        domains.to_str().unwrap(),
+        "--set",
+        &root,
+        "--set",
+        "model.source=builtin",
+        "--set",
+        "sweep.seeds=[1]",
+        "--set",
+        &runs,
+    ];
+    mvlpt(&args, dir.path());
+    let variants = dir.path().join("runs/domain-generalisation/variants");
+    let mut datasets = Vec::new();
+    for entry in std::fs::read_dir(&variants).unwrap() {
+        let run = entry.unwrap().path();
+        if let Ok(text) = std::fs::read_to_string(run.join("result.json")) {
+            let result: Value = serde_json::from_str(&text).unwrap();
+            datasets.push(result["dataset"].as_str().unwrap().to_string());
+        }
+    }
+    datasets.sort();
+    assert_eq!(
+        datasets,
+        [
+            "imagenet_a",
+            "imagenet_a",
+            "imagenet_r",
+            "imagenet_r",
+            "imagenet_sketch",
+            "imagenet_sketch",
+            "imagenet_v2",
+            "imagenet_v2"
+        ]
+    );
+}
