@@ -4,7 +4,7 @@
 
 use super::config::find_experiment;
 use anyhow::{bail, Result};
-use mvlpt_framework::run::chart::write_line_chart;
+use mvlpt_framework::run::chart::{write_chart, write_line_chart};
 use mvlpt_framework::run::pipeline::{PipelineSource, SourceStageKind};
 use mvlpt_framework::run::report::{aggregate, collect_all, TableLayout};
 use std::path::{Path, PathBuf};
@@ -30,7 +30,8 @@ pub struct Args {
     out: Option<PathBuf>,
     /// Also lay the results out as a paper table (datasets as columns, named averages), e.g.
     /// experiments/paper/elevater-table.toml; printed and written as table.md, with its first
-    /// average against shots as table-shots.png.
+    /// average against shots as table-shots.png (a base-to-novel layout: base, novel and
+    /// harmonic mean, its first average drawn as table.png).
     #[arg(long)]
     layout: Option<PathBuf>,
 }
@@ -73,7 +74,13 @@ pub fn run(args: Args) -> Result<()> {
         let path = out.join("table.md");
         mvlpt_framework::io::write_atomic(&path, table.as_bytes())?;
         tracing::info!("wrote {}", path.display());
-        if let Some(chart) = report.layout_chart(&layout)? {
+        if layout.base_to_novel {
+            if let Some(chart) = report.base_to_novel_chart(&layout)? {
+                let path = out.join("table.png");
+                write_chart(&chart, &path)?;
+                tracing::info!("wrote {}", path.display());
+            }
+        } else if let Some(chart) = report.layout_chart(&layout)? {
             let path = out.join("table-shots.png");
             write_line_chart(&chart, &path)?;
             tracing::info!("wrote {}", path.display());

@@ -100,6 +100,28 @@ closed_set! {
 }
 
 closed_set! {
+    /// `data.subsample_classes`: which half of each dataset's classes a run sees (Dassl's
+    /// `DATASET.SUBSAMPLE_CLASSES`, the base-to-novel protocol).
+    SubsampleClasses {
+        /// Every class (no subsampling).
+        All = "all",
+        /// The first ceil(n/2) classes of the few-shot training split, relabelled from 0.
+        Base = "base",
+        /// The other classes, relabelled from 0.
+        New = "new",
+    }
+    default All
+}
+
+impl SubsampleClasses {
+    /// Whether this is `all` (left out of the resolved config, so runs without base-to-novel
+    /// keep their run ids).
+    pub fn is_all(&self) -> bool {
+        *self == Self::All
+    }
+}
+
+closed_set! {
     /// `train.optimizer`.
     OptimizerChoice {
         /// SGD with momentum (the reference).

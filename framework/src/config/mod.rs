@@ -24,7 +24,7 @@ mod train;
 
 pub use choices::{
     parse_choice, ComputeDevice, OnBadImage, OptimizerChoice, Precision, ScheduleChoice,
-    SelectChoice, TaskMaskingChoice, TaskOrder, WarmupChoice,
+    SelectChoice, SubsampleClasses, TaskMaskingChoice, TaskOrder, WarmupChoice,
 };
 pub(crate) use error::source_of;
 pub use error::ConfigError;

@@ -2,7 +2,9 @@
 //! tables named after the plugin under the section that selects it (`[method.coop]` next to
 //! `method.name = "coop"`); the plugin deserialises its own table (see [`super::Section`]).
 
-use super::choices::{ComputeDevice, OnBadImage, Precision, TaskMaskingChoice, TaskOrder};
+use super::choices::{
+    ComputeDevice, OnBadImage, Precision, SubsampleClasses, TaskMaskingChoice, TaskOrder,
+};
 use super::ranges::{count_in, MAX_BATCH, MAX_COUNT, MAX_PREFETCH, MAX_THREADS};
 pub use super::train::TrainConfig;
 use serde::{Deserialize, Serialize};
@@ -161,6 +163,12 @@ pub struct DataConfig {
     /// `neg_infinity` (the fix: excluded from the softmax).
     #[serde(default)]
     pub task_masking: TaskMaskingChoice,
+    /// Base-to-novel: `all` (default), `base` or `new` — keep only that half of every task's
+    /// classes, chosen from the few-shot training split after it is drawn, relabelled, with
+    /// the half's class names only (Dassl's `SUBSAMPLE_CLASSES`). Left out of the resolved
+    /// config when `all`.
+    #[serde(default, skip_serializing_if = "SubsampleClasses::is_all")]
+    pub subsample_classes: SubsampleClasses,
     /// Options of dataset, protocol and sampler plugins, in tables named after them.
     #[serde(flatten)]
     pub plugins: PluginTables,
@@ -209,6 +217,7 @@ impl Default for DataConfig {
             workers: 0,
             prefetch: default_prefetch(),
             task_masking: TaskMaskingChoice::default(),
+            subsample_classes: SubsampleClasses::default(),
             plugins: PluginTables::new(),
         }
     }

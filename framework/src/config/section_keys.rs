@@ -29,6 +29,7 @@ pub const DATA_KEYS: &[&str] = &[
     "workers",
     "prefetch",
     "task_masking",
+    "subsample_classes",
 ];
 /// The own keys of `[method]`.
 pub const METHOD_KEYS: &[&str] = &["name", "init_from"];
@@ -82,6 +83,7 @@ mod tests {
     fn own_key_lists_match_the_schema() {
         let mut config: ExperimentConfig = serde_json::from_str("{}").unwrap();
         config.method.init_from = Some("x".into());
+        config.data.subsample_classes = crate::config::SubsampleClasses::Base;
         let value = serde_json::to_value(&config).unwrap();
         for (section, own) in [
             ("data", DATA_KEYS),

@@ -1,7 +1,11 @@
 //! The data of a run: datasets from the registry, one joint label space (offsets in task
-//! order), the train/test transforms, and the few-shot split of every task ([`fewshot`]).
+//! order), the train/test transforms, the few-shot split of every task ([`fewshot`]), and the
+//! base or new half of every task's classes when the run subsamples them ([`subsample`]).
 
 mod fewshot;
+mod subsample;
+
+pub use subsample::ClassSubset;
 
 use crate::config::{ExperimentConfig, LoadedConfig};
 use crate::data::loader::SampleSet;
@@ -151,6 +155,10 @@ pub struct RunDatasets {
     /// The joint label space.
     pub space: LabelSpace,
     datasets: Vec<Arc<dyn Dataset>>,
+    /// Every task's span in the datasets' own (unsubsampled) joint label space.
+    origin: Vec<TaskSpan>,
+    /// Every task's class subset (`data.subsample_classes`), `None` when it keeps all.
+    subsets: Vec<Option<ClassSubset>>,
     train_pipelines: Vec<Pipeline>,
     test_pipelines: Vec<Pipeline>,
 }
@@ -165,12 +173,27 @@ impl RunDatasets {
         let mut class_templates: Vec<Vec<String>> = Vec::new();
         let (mut train_pipelines, mut test_pipelines) = (Vec::new(), Vec::new());
         let mut multilabel = false;
+        let (mut origin, mut subsets) = (Vec::new(), Vec::new());
         for name in task_names(config)? {
             let dataset = build_dataset(loaded, registry, &name)?;
             let info = dataset.info().clone();
+            let mode = config.data.subsample_classes;
+            let subset = ClassSubset::of_dataset(dataset.as_ref(), mode, &name)?;
+            let names = match &subset {
+                Some(subset) => subset.classnames(&info.classnames)?,
+                None => info.classnames.clone(),
+            };
+            let origin_start = origin.last().map_or(0, |t: &TaskSpan| t.end);
+            origin.push(TaskSpan {
+                name: name.clone(),
+                start: origin_start,
+                end: origin_start + info.classnames.len(),
+                metric: info.metric,
+            });
+            subsets.push(subset);
             let start = classnames.len();
-            classnames.extend(info.classnames.iter().cloned());
-            class_templates.extend(info.classnames.iter().map(|_| info.templates.clone()));
+            classnames.extend(names.iter().cloned());
+            class_templates.extend(names.iter().map(|_| info.templates.clone()));
             tasks.push(TaskSpan {
                 name: name.clone(),
                 start,
@@ -199,6 +222,8 @@ impl RunDatasets {
                 class_templates,
             },
             datasets,
+            origin,
+            subsets,
             train_pipelines,
             test_pipelines,
         })
@@ -215,20 +240,31 @@ impl RunDatasets {
         trains: bool,
     ) -> Result<RunData> {
         let config = &loaded.config;
-        let tasks = &self.space.tasks;
+        let origin = &self.origin;
         let mut test = Vec::new();
         for (task, dataset) in self.datasets.iter().enumerate() {
             test.extend(
-                offset(dataset.samples(Split::Test)?, tasks[task].start)
+                offset(dataset.samples(Split::Test)?, origin[task].start)
                     .into_iter()
                     .map(|s| (task, s)),
             );
         }
         let fewshot::Chosen {
-            train,
-            val,
+            mut train,
+            mut val,
             mut notes,
-        } = fewshot::choose(loaded, registry, &self.datasets, tasks, trains)?;
+        } = fewshot::choose(loaded, registry, &self.datasets, origin, trains)?;
+        if self.subsets.iter().any(Option::is_some) {
+            subsample::check_train_classes(&train, &self.subsets, origin)?;
+            let restrict =
+                |items| subsample::restrict(items, &self.subsets, origin, &self.space.tasks);
+            (train, val, test) = (restrict(train), restrict(val), restrict(test));
+            notes.push(format!(
+                "data.subsample_classes = \"{}\": {} of the datasets' classes, relabelled",
+                config.data.subsample_classes,
+                self.space.classnames.len()
+            ));
+        }
         let negatives = train.iter().filter(|(_, s)| s.labels.is_empty()).count();
         if negatives > 0 {
             notes.push(format!(

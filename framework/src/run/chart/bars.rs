@@ -106,6 +106,7 @@ mod tests {
             dataset: "synthetic_parity".into(),
             shots: 16,
             variant: BTreeMap::new(),
+            classes: "all".into(),
             mean,
             std,
             n: 2,

@@ -2,7 +2,7 @@
 //! labelled by the run's `label` or method, with the settings that tell runs of one group
 //! apart.
 
-use crate::run::dir::{COMPLETE_FILE, CONFIG_FILE, RESULT_FILE};
+use crate::run::dir::{COMPLETE_FILE, CONFIG_FILE, PROVENANCE_FILE, RESULT_FILE};
 use crate::run::RunResult;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -49,6 +49,8 @@ pub struct ResultRecord {
     pub value: f64,
     /// Other settings that tell this run's group apart (key → value as TOML).
     pub variant: BTreeMap<String, String>,
+    /// The run's `data.subsample_classes`: `all`, `base` or `new` (base-to-novel).
+    pub classes: String,
     /// The run directory.
     pub run_dir: PathBuf,
 }
@@ -114,7 +116,7 @@ pub fn collect_all(roots: &[PathBuf], metric: Option<&str>) -> Result<Collection
             continue;
         }
         let run_settings = read_settings(&dir)?;
-        let records = read_run(&dir, metric, &run_settings.label)?;
+        let records = read_run(&dir, metric, &run_settings)?;
         if let Some(reason) = unreportable(&records) {
             collection.left_out.push((dir, reason));
             continue;
@@ -152,9 +154,10 @@ fn find_run_dirs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// The records of one complete run directory; a non-empty `label` names them instead of the
-/// method.
-fn read_run(dir: &Path, metric: Option<&str>, label: &str) -> Result<Vec<ResultRecord>> {
+/// The records of one complete run directory; a non-empty `label` of its settings names them
+/// instead of the method.
+fn read_run(dir: &Path, metric: Option<&str>, settings: &RunSettings) -> Result<Vec<ResultRecord>> {
+    let label = settings.label.as_str();
     let path = dir.join(RESULT_FILE);
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -172,6 +175,7 @@ fn read_run(dir: &Path, metric: Option<&str>, label: &str) -> Result<Vec<ResultR
         seed: stored.seed,
         value,
         variant: BTreeMap::new(),
+        classes: settings.classes.clone(),
         run_dir: dir.to_path_buf(),
     };
     if let Some(name) = metric {
@@ -223,6 +227,8 @@ fn read_run(dir: &Path, metric: Option<&str>, label: &str) -> Result<Vec<ResultR
 struct RunSettings {
     /// `label` (empty when the run has none).
     label: String,
+    /// `data.subsample_classes` (`all` when the run has none).
+    classes: String,
     /// Dotted key → TOML value, without execution-only keys and the keys that name the group.
     values: BTreeMap<String, String>,
 }
@@ -242,8 +248,19 @@ fn read_settings(dir: &Path) -> Result<RunSettings> {
         Some(toml::Value::String(label)) => label.clone(),
         Some(other) => bail!("{}: label = {other} is not a string", path.display()),
     };
+    let classes = match table.get("data").and_then(|d| d.get("subsample_classes")) {
+        None => "all".to_string(),
+        Some(toml::Value::String(classes)) => classes.clone(),
+        Some(other) => bail!(
+            "{}: data.subsample_classes = {other} is not a string",
+            path.display()
+        ),
+    };
     let mut values = BTreeMap::new();
     flatten(&toml::Value::Table(table), "", &mut values);
+    if let Some(reference) = pipeline_reference(dir, INIT_FROM)? {
+        values.insert(INIT_FROM.into(), reference);
+    }
     // Without a label the method names the group.
     let method = (label.is_empty()).then_some("method.name");
     values.retain(|key, _| {
@@ -254,7 +271,35 @@ fn read_settings(dir: &Path) -> Result<RunSettings> {
             .chain(method.as_ref())
             .any(covers)
     });
-    Ok(RunSettings { label, values })
+    Ok(RunSettings {
+        label,
+        classes,
+        values,
+    })
+}
+
+/// The key of the prompts a run starts from.
+const INIT_FROM: &str = "method.init_from";
+
+/// The pipeline reference (`@<stage>`) that `key` was resolved from, as the run's
+/// `provenance.json` records it. A reference resolves to a different file per group of the
+/// referenced stage (per seed, for base-to-novel's new-class runs), so a report compares
+/// runs by the reference, not by the file: the runs of one stage initialised "from stage
+/// `base`" form one group over their seeds.
+fn pipeline_reference(dir: &Path, key: &str) -> Result<Option<String>> {
+    let path = dir.join(PROVENANCE_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let provenance: BTreeMap<String, serde_json::Value> = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a provenance record", path.display()))?;
+    Ok(provenance
+        .get(key)
+        .and_then(|source| source.as_str())
+        .and_then(|source| source.strip_prefix("pipeline reference "))
+        .map(|reference| toml::Value::String(reference.to_string()).to_string()))
 }
 
 fn flatten(value: &toml::Value, prefix: &str, out: &mut BTreeMap<String, String>) {

@@ -20,6 +20,10 @@ use std::path::Path;
 /// [averages]
 /// "average (20)" = ["cifar-10", "cifar-100", ...]
 /// ```
+///
+/// With `base_to_novel = true` the runs are base-to-novel pairs (`data.subsample_classes`
+/// `base` and `new`) and the table gives base, novel and their harmonic mean per dataset and
+/// average (see `base_to_novel.rs`).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableLayout {
@@ -31,6 +35,9 @@ pub struct TableLayout {
     /// Named averages over subsets of datasets, in the file's order.
     #[serde(default)]
     pub averages: Vec<(String, Vec<String>)>,
+    /// Base-to-novel: base, novel and harmonic mean per dataset instead of one value.
+    #[serde(default)]
+    pub base_to_novel: bool,
 }
 
 impl TableLayout {
@@ -44,6 +51,8 @@ impl TableLayout {
             rows: Vec<String>,
             #[serde(default)]
             averages: toml::Table,
+            #[serde(default)]
+            base_to_novel: bool,
         }
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading table layout {}", path.display()))?;
@@ -63,26 +72,37 @@ impl TableLayout {
             columns: file.columns,
             rows: file.rows,
             averages,
+            base_to_novel: file.base_to_novel,
         })
     }
 }
 
-/// One row of a laid-out report: its name, shots and variant, and per dataset the mean and
-/// std over seeds.
-struct Row {
-    name: String,
-    shots: usize,
-    variant: Vec<(String, String)>,
-    cells: BTreeMap<String, (f64, Option<f64>)>,
+/// The config key of base-to-novel runs, which a base-to-novel layout lays out as columns.
+const CLASSES_KEY: &str = "data.subsample_classes";
+
+/// One row of a laid-out report: its name, shots and variant, and per dataset and classes
+/// (`all`, or `base` / `new` in a base-to-novel layout) the mean and std over seeds.
+pub(super) struct Row {
+    pub name: String,
+    pub shots: usize,
+    pub variant: Vec<(String, String)>,
+    cells: BTreeMap<(String, String), (f64, Option<f64>)>,
 }
 
 impl Row {
-    /// The mean over `members` of the per-dataset means, when every member has a value;
-    /// otherwise how many have one.
-    fn average(&self, members: &[String]) -> std::result::Result<f64, usize> {
+    /// The mean and std of `dataset` over the runs that saw `classes`.
+    pub fn cell(&self, dataset: &str, classes: &str) -> Option<(f64, Option<f64>)> {
+        self.cells
+            .get(&(dataset.to_string(), classes.to_string()))
+            .copied()
+    }
+
+    /// The mean over `members` of the per-dataset means (of the runs that saw `classes`),
+    /// when every member has a value; otherwise how many have one.
+    pub fn average(&self, members: &[String], classes: &str) -> std::result::Result<f64, usize> {
         let present: Vec<f64> = members
             .iter()
-            .filter_map(|m| self.cells.get(m).map(|c| c.0))
+            .filter_map(|m| self.cell(m, classes).map(|c| c.0))
             .collect();
         if present.len() == members.len() && !members.is_empty() {
             Ok(present.iter().sum::<f64>() / present.len() as f64)
@@ -92,7 +112,7 @@ impl Row {
     }
 
     /// The legend name of the row: its name and variant values.
-    fn series_name(&self) -> String {
+    pub fn series_name(&self) -> String {
         std::iter::once(self.name.clone())
             .chain(self.variant.iter().map(|(k, v)| format!("{k}={v}")))
             .collect::<Vec<_>>()
@@ -102,8 +122,10 @@ impl Row {
 
 impl Report {
     /// The rows of the layout, in its row order. Two groups that would fill one cell (the same
-    /// method or label, dataset, shots and variant in two experiments) are an error.
-    fn layout_rows(&self, layout: &TableLayout) -> Result<Vec<Row>> {
+    /// method or label, dataset, shots, variant and classes in two experiments) are an error.
+    /// A base-to-novel layout keeps a row's base and new runs in one row; another layout
+    /// names the rows of subsampled runs `<method> (base classes)` / `(new classes)`.
+    pub(super) fn layout_rows(&self, layout: &TableLayout) -> Result<Vec<Row>> {
         type RowKey = (usize, String, usize, Vec<(String, String)>);
         let rank = |name: &str| {
             layout
@@ -113,11 +135,21 @@ impl Report {
                 .unwrap_or(layout.rows.len())
         };
         let mut rows: BTreeMap<RowKey, Row> = BTreeMap::new();
-        let mut sources: BTreeMap<(RowKey, &str), &str> = BTreeMap::new();
+        let mut sources: BTreeMap<(RowKey, &str, &str), &str> = BTreeMap::new();
         for g in &self.groups {
-            let variant: Vec<(String, String)> = g.variant.clone().into_iter().collect();
-            let key = (rank(&g.method), g.method.clone(), g.shots, variant.clone());
-            if let Some(other) = sources.insert((key.clone(), &g.dataset), &g.experiment) {
+            let variant: Vec<(String, String)> = g
+                .variant
+                .clone()
+                .into_iter()
+                .filter(|(k, _)| !layout.base_to_novel || k != CLASSES_KEY)
+                .collect();
+            let (name, classes) = match (layout.base_to_novel, g.classes.as_str()) {
+                (true, _) | (false, "all") => (g.method.clone(), g.classes.as_str()),
+                (false, half) => (format!("{} ({half} classes)", g.method), "all"),
+            };
+            let key = (rank(&name), name.clone(), g.shots, variant.clone());
+            let cell = (key.clone(), g.dataset.as_str(), classes);
+            if let Some(other) = sources.insert(cell, &g.experiment) {
                 bail!(
                     "experiments `{other}` and `{}` both report {} on {} with {} shots; give \
                      their runs different `label`s or report a narrower directory",
@@ -129,13 +161,13 @@ impl Report {
             }
             rows.entry(key)
                 .or_insert_with(|| Row {
-                    name: g.method.clone(),
+                    name,
                     shots: g.shots,
                     variant,
                     cells: BTreeMap::new(),
                 })
                 .cells
-                .insert(g.dataset.clone(), (g.mean, g.std));
+                .insert((g.dataset.clone(), classes.to_string()), (g.mean, g.std));
         }
         Ok(rows.into_values().collect())
     }
@@ -145,6 +177,9 @@ impl Report {
     /// average (of the per-dataset means) is only given when every member dataset has a value,
     /// otherwise it shows how many are present (`k/n`).
     pub fn layout_markdown(&self, layout: &TableLayout) -> Result<String> {
+        if layout.base_to_novel {
+            return self.base_to_novel_markdown(layout);
+        }
         let mut headers = vec!["method".to_string(), "shots".to_string()];
         headers.extend(self.variant_keys.iter().cloned());
         headers.extend(layout.columns.iter().cloned());
@@ -156,16 +191,16 @@ impl Report {
                 let mut cells = vec![row.name.clone(), row.shots.to_string()];
                 cells.extend(row.variant.iter().map(|(_, v)| v.clone()));
                 for column in &layout.columns {
-                    cells.push(match row.cells.get(column) {
+                    cells.push(match row.cell(column, "all") {
                         None => "-".into(),
-                        Some((mean, None)) => percent(*mean),
+                        Some((mean, None)) => percent(mean),
                         Some((mean, Some(std))) => {
-                            format!("{} ± {}", percent(*mean), percent(*std))
+                            format!("{} ± {}", percent(mean), percent(std))
                         }
                     });
                 }
                 for (_, members) in &layout.averages {
-                    cells.push(match row.average(members) {
+                    cells.push(match row.average(members, "all") {
                         Ok(mean) => percent(mean),
                         Err(present) => format!("{present}/{}", members.len()),
                     });
@@ -189,7 +224,7 @@ impl Report {
         };
         let mut series: Vec<Series> = Vec::new();
         for row in self.layout_rows(layout)? {
-            let Ok(value) = row.average(&members) else {
+            let Ok(value) = row.average(&members, "all") else {
                 continue;
             };
             let legend = row.series_name();
@@ -229,6 +264,7 @@ mod tests {
             dataset: dataset.into(),
             shots,
             variant: BTreeMap::new(),
+            classes: "all".into(),
             mean,
             std: Some(0.01),
             n: 3,

@@ -11,12 +11,15 @@
 //!
 //! - [`collect`]: the results below a directory; [`aggregate`]: their statistics;
 //! - rendering as text, Markdown, CSV and files: `render.rs`;
-//! - [`TableLayout`]: datasets as columns in a fixed order with named averages.
+//! - [`TableLayout`]: datasets as columns in a fixed order with named averages;
+//! - base-to-novel tables (base, novel, harmonic mean): `base_to_novel.rs`.
 
+mod base_to_novel;
 mod collect;
 mod layout;
 mod render;
 
+pub use base_to_novel::harmonic_mean;
 pub use collect::{collect, collect_all, Collection, ResultRecord};
 pub use layout::TableLayout;
 
@@ -38,6 +41,10 @@ pub struct GroupStats {
     pub shots: usize,
     /// Settings that tell this group apart from others with the same method, dataset, shots.
     pub variant: BTreeMap<String, String>,
+    /// The classes its runs saw (`data.subsample_classes`): `all`, `base` or `new`. Left out
+    /// of `report.json` when `all`.
+    #[serde(skip_serializing_if = "is_all")]
+    pub classes: String,
     /// Mean over seeds.
     pub mean: f64,
     /// Sample standard deviation (n − 1); `None` for a single seed.
@@ -78,7 +85,11 @@ pub struct Report {
     pub averages: Vec<MethodAverage>,
 }
 
-type GroupKey = (String, String, String, usize, Vec<(String, String)>);
+type GroupKey = (String, String, String, usize, Vec<(String, String)>, String);
+
+fn is_all(classes: &str) -> bool {
+    classes == "all"
+}
 
 /// Aggregates `records` over seeds. Two records with the same group and seed are an error
 /// (their runs differ only in execution settings, or were copied): each seed counts once.
@@ -91,11 +102,12 @@ pub fn aggregate(records: &[ResultRecord], metric: &str) -> Result<Report> {
             r.dataset.clone(),
             r.shots,
             r.variant.clone().into_iter().collect(),
+            r.classes.clone(),
         );
         groups.entry(key).or_default().push(r);
     }
     let mut stats = Vec::with_capacity(groups.len());
-    for ((experiment, method, dataset, shots, variant), members) in groups {
+    for ((experiment, method, dataset, shots, variant, classes), members) in groups {
         let mut seen: BTreeMap<u64, &Path> = BTreeMap::new();
         for r in &members {
             if let Some(other) = seen.insert(r.seed, &r.run_dir) {
@@ -116,6 +128,7 @@ pub fn aggregate(records: &[ResultRecord], metric: &str) -> Result<Report> {
             dataset,
             shots,
             variant: variant.into_iter().collect(),
+            classes,
             mean,
             std,
             n: values.len(),
