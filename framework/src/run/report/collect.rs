@@ -68,8 +68,9 @@ pub struct Collection {
     pub left_out: Vec<(PathBuf, String)>,
 }
 
-/// Why the records of a complete run cannot be reported, if they cannot: a value outside
-/// [0, 1] (every metric the evaluators compute is a fraction).
+/// Why the records of a complete run cannot be reported, if they cannot: a test value outside
+/// [0, 1] (every metric the evaluators compute is a fraction). Only the test value is checked:
+/// `--metric` may name a diagnostic, such as a cosine, that is not a fraction.
 fn unreportable(records: &[ResultRecord]) -> Option<String> {
     records
         .iter()
@@ -117,7 +118,7 @@ pub fn collect_all(roots: &[PathBuf], metric: Option<&str>) -> Result<Collection
         }
         let run_settings = read_settings(&dir)?;
         let records = read_run(&dir, metric, &run_settings)?;
-        if let Some(reason) = unreportable(&records) {
+        if let Some(reason) = metric.is_none().then(|| unreportable(&records)).flatten() {
             collection.left_out.push((dir, reason));
             continue;
         }
